@@ -1,0 +1,437 @@
+"""The rail catalog (stations, vehicles and their seat maps, departures, fares, passenger
+types, discount cards, events) and the seat inventory of each departure.
+
+Money is an integer number of cents with a currency code. Times are stored in UTC and
+shown in the station's own time zone.
+"""
+
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
+
+
+class ComfortClass(models.TextChoices):
+    FIRST = "first", _("First class")
+    SECOND = "second", _("Second class")
+
+
+class Station(models.Model):
+    code = models.CharField(
+        _("code"),
+        max_length=5,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z]{5}$", _("Five capital letters, e.g. FRLPD."))],
+        help_text=_("Five capital letters, like the UIC location codes (FRPLY, FRLPD…)."),
+    )
+    name = models.CharField(_("name"), max_length=120)
+    city = models.CharField(_("city"), max_length=120)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Europe/Paris", validators=[validate_time_zone]
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("station")
+        verbose_name_plural = _("stations")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Vehicle(models.Model):
+    """A train composition and its seat map: coaches made of seats. Departures share it."""
+
+    code = models.SlugField(_("code"), max_length=60, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("vehicle")
+        verbose_name_plural = _("vehicles")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Coach(models.Model):
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="coaches")
+    number = models.PositiveSmallIntegerField(_("number"))
+    double_deck = models.BooleanField(_("double deck"), default=False)
+
+    class Meta:
+        ordering = ["vehicle", "number"]
+        verbose_name = _("coach")
+        verbose_name_plural = _("coaches")
+        constraints = [
+            models.UniqueConstraint(fields=["vehicle", "number"], name="coach_number_unique")
+        ]
+
+    def __str__(self) -> str:
+        return _("Coach %(number)s") % {"number": self.number}
+
+
+class Deck(models.TextChoices):
+    LOWER = "lower", _("Lower deck")
+    UPPER = "upper", _("Upper deck")
+
+
+class SeatPosition(models.TextChoices):
+    WINDOW = "window", _("Window")
+    MIDDLE = "middle", _("Middle")
+    AISLE = "aisle", _("Aisle")
+
+
+class Facing(models.TextChoices):
+    FORWARD = "forward", _("Facing forward")
+    BACKWARD = "backward", _("Facing backward")
+
+
+class Seat(models.Model):
+    """A seat in a coach. ``row`` and ``column`` place it on the deck's grid: columns are
+    counted across the coach with the aisle as an empty column, so two seats are side by
+    side exactly when they share a row and their columns differ by one."""
+
+    coach = models.ForeignKey(Coach, on_delete=models.CASCADE, related_name="seats")
+    number = models.PositiveSmallIntegerField(_("number"))
+    deck = models.CharField(_("deck"), max_length=5, choices=Deck.choices, default=Deck.LOWER)
+    row = models.PositiveSmallIntegerField(_("row"))
+    column = models.PositiveSmallIntegerField(_("column"), validators=[MaxValueValidator(9)])
+    position = models.CharField(_("position"), max_length=6, choices=SeatPosition.choices)
+    facing = models.CharField(_("facing"), max_length=8, choices=Facing.choices)
+    table_group = models.CharField(
+        _("table"),
+        max_length=12,
+        blank=True,
+        help_text=_("Seats that share a table have the same value; empty when no table."),
+    )
+    comfort_class = models.CharField(_("comfort class"), max_length=6, choices=ComfortClass.choices)
+
+    class Meta:
+        ordering = ["coach__number", "deck", "row", "column"]
+        verbose_name = _("seat")
+        verbose_name_plural = _("seats")
+        constraints = [
+            models.UniqueConstraint(fields=["coach", "number"], name="seat_number_unique"),
+            models.UniqueConstraint(
+                fields=["coach", "deck", "row", "column"], name="seat_place_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return _("Coach %(coach)s, seat %(seat)s") % {
+            "coach": self.coach.number,
+            "seat": self.number,
+        }
+
+
+class NeighbourKind(models.TextChoices):
+    SIDE_BY_SIDE = "side", _("Side by side")
+    FACING = "facing", _("Facing")
+
+
+class SeatNeighbour(models.Model):
+    """A directed neighbour relation; the import stores both directions, so "who sits next
+    to seat X" is one indexed lookup."""
+
+    seat = models.ForeignKey(Seat, on_delete=models.CASCADE, related_name="neighbour_links")
+    neighbour = models.ForeignKey(Seat, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=6, choices=NeighbourKind.choices)
+
+    class Meta:
+        verbose_name = _("seat neighbour")
+        verbose_name_plural = _("seat neighbours")
+        constraints = [
+            models.UniqueConstraint(fields=["seat", "neighbour", "kind"], name="neighbour_unique"),
+            models.CheckConstraint(condition=~Q(seat=F("neighbour")), name="neighbour_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.seat_id} {self.kind} {self.neighbour_id}"
+
+
+class Departure(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    service_number = models.CharField(_("train number"), max_length=10)
+    origin = models.ForeignKey(
+        Station, on_delete=models.PROTECT, related_name="departures", verbose_name=_("from")
+    )
+    destination = models.ForeignKey(
+        Station, on_delete=models.PROTECT, related_name="arrivals", verbose_name=_("to")
+    )
+    departs_at = models.DateTimeField(_("departs at"))
+    arrives_at = models.DateTimeField(_("arrives at"))
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.PROTECT, verbose_name=_("vehicle"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.SCHEDULED
+    )
+
+    class Meta:
+        ordering = ["departs_at"]
+        verbose_name = _("departure")
+        verbose_name_plural = _("departures")
+        indexes = [models.Index(fields=["origin", "destination", "departs_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service_number", "departs_at"], name="departure_service_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(arrives_at__gt=F("departs_at")), name="departure_arrives_after"
+            ),
+            models.CheckConstraint(
+                condition=~Q(origin=F("destination")), name="departure_distinct_stations"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        local = self.departs_at.astimezone(self.origin.zone)
+        route = f"{self.origin.name} → {self.destination.name}"
+        return f"{self.service_number} {route} {local:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        if self.arrives_at and self.departs_at and self.arrives_at <= self.departs_at:
+            raise ValidationError({"arrives_at": _("A train arrives after it departs.")})
+        if self.origin_id and self.origin_id == self.destination_id:
+            raise ValidationError({"destination": _("Origin and destination must differ.")})
+
+    @property
+    def duration_minutes(self) -> int:
+        return int((self.arrives_at - self.departs_at).total_seconds() // 60)
+
+
+class FareClass(models.Model):
+    """What a ticket allows: comfort class, refund and exchange rules."""
+
+    code = models.SlugField(_("code"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=60)
+    comfort_class = models.CharField(_("comfort class"), max_length=6, choices=ComfortClass.choices)
+    refundable = models.BooleanField(_("refundable"), default=False)
+    refund_fee_cents = models.PositiveIntegerField(_("refund fee (cents)"), default=0)
+    exchangeable = models.BooleanField(_("exchangeable"), default=False)
+    exchange_fee_cents = models.PositiveIntegerField(_("exchange fee (cents)"), default=0)
+    conditions = models.TextField(_("conditions"), blank=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "code"]
+        verbose_name = _("fare class")
+        verbose_name_plural = _("fare classes")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_comfort_class_display()})"
+
+
+class FareBucket(models.Model):
+    """From ``min_load_percent`` of the comfort class sold or held, the fare rises by
+    ``uplift_percent``. Pricing takes the highest uplift reached, so a price never falls
+    as seats sell, whatever order the operator enters buckets in."""
+
+    fare_class = models.ForeignKey(FareClass, on_delete=models.CASCADE, related_name="buckets")
+    min_load_percent = models.PositiveSmallIntegerField(
+        _("from load (%)"), validators=[MaxValueValidator(100)]
+    )
+    uplift_percent = models.PositiveSmallIntegerField(
+        _("uplift (%)"), validators=[MaxValueValidator(300)]
+    )
+
+    class Meta:
+        ordering = ["fare_class", "min_load_percent"]
+        verbose_name = _("fare bucket")
+        verbose_name_plural = _("fare buckets")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["fare_class", "min_load_percent"], name="bucket_threshold_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_load_percent__lte=100), name="bucket_load_percent_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"≥{self.min_load_percent}% → +{self.uplift_percent}%"
+
+
+class DepartureFare(models.Model):
+    departure = models.ForeignKey(Departure, on_delete=models.CASCADE, related_name="fares")
+    fare_class = models.ForeignKey(FareClass, on_delete=models.PROTECT, related_name="+")
+    base_price_cents = models.PositiveIntegerField(_("base price (cents)"))
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+
+    class Meta:
+        ordering = ["departure", "fare_class__sort_order"]
+        verbose_name = _("departure fare")
+        verbose_name_plural = _("departure fares")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["departure", "fare_class"], name="departure_fare_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(base_price_cents__gt=0), name="departure_fare_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.fare_class.code}: {self.base_price_cents / 100:.2f} {self.currency}"
+
+
+class PassengerType(models.Model):
+    """Who travels, by age (adult, youth, child, senior), with the reduction the age
+    itself gives. Ages are whole years on the day of travel."""
+
+    code = models.SlugField(_("code"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=60)
+    min_age = models.PositiveSmallIntegerField(_("minimum age"), default=0)
+    max_age = models.PositiveSmallIntegerField(_("maximum age"), null=True, blank=True)
+    reduction_percent = models.PositiveSmallIntegerField(
+        _("reduction (%)"), default=0, validators=[MaxValueValidator(100)]
+    )
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "code"]
+        verbose_name = _("passenger type")
+        verbose_name_plural = _("passenger types")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reduction_percent__lte=100), name="passenger_reduction_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_age__isnull=True) | Q(max_age__gte=F("min_age")),
+                name="passenger_age_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def accepts_age(self, age: int) -> bool:
+        return age >= self.min_age and (self.max_age is None or age <= self.max_age)
+
+
+class DiscountCard(models.Model):
+    """A rail discount card. Its numbers start with ``number_prefix``, have
+    ``number_length`` digits and end with a Luhn check digit."""
+
+    code = models.SlugField(_("code"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=60)
+    min_age = models.PositiveSmallIntegerField(_("minimum age"), default=0)
+    max_age = models.PositiveSmallIntegerField(_("maximum age"), null=True, blank=True)
+    reduction_percent = models.PositiveSmallIntegerField(
+        _("reduction (%)"), validators=[MaxValueValidator(100)]
+    )
+    number_prefix = models.CharField(
+        _("number prefix"), max_length=8, validators=[RegexValidator(r"^\d+$")]
+    )
+    number_length = models.PositiveSmallIntegerField(_("number length"), default=12)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "code"]
+        verbose_name = _("discount card")
+        verbose_name_plural = _("discount cards")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reduction_percent__lte=100), name="card_reduction_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_age__isnull=True) | Q(max_age__gte=F("min_age")),
+                name="card_age_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def accepts_age(self, age: int) -> bool:
+        return age >= self.min_age and (self.max_age is None or age <= self.max_age)
+
+
+class AllocationState(models.TextChoices):
+    HELD = "held", _("Held")
+    SOLD = "sold", _("Sold")
+    RELEASED = "released", _("Released")
+
+
+LIVE_STATES = (AllocationState.HELD, AllocationState.SOLD)
+
+
+class SeatAllocation(models.Model):
+    """A seat of a departure that is held or sold. The partial unique constraint is the
+    rule "one live hold or sale per seat per departure": locks order concurrent work, this
+    constraint makes it correct. A held row whose ``expires_at`` has passed is free for
+    every read, even before the worker marks it released."""
+
+    departure = models.ForeignKey(Departure, on_delete=models.CASCADE, related_name="allocations")
+    seat = models.ForeignKey(Seat, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=8, choices=AllocationState.choices)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("seat allocation")
+        verbose_name_plural = _("seat allocations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["departure", "seat"],
+                condition=Q(state__in=["held", "sold"]),
+                name="one_live_allocation_per_seat",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="sold") | Q(expires_at__isnull=True),
+                name="sold_never_expires",
+            ),
+        ]
+        indexes = [models.Index(fields=["departure", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.departure_id}/{self.seat_id}: {self.state}"
+
+
+class Event(models.Model):
+    """Something friends travel to: a festival, a concert. Trips can be built around it."""
+
+    class Kind(models.TextChoices):
+        FESTIVAL = "festival", _("Festival")
+        CONCERT = "concert", _("Concert")
+        OTHER = "other", _("Event")
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    station = models.ForeignKey(
+        Station, on_delete=models.PROTECT, related_name="events", verbose_name=_("nearest station")
+    )
+    venue = models.CharField(_("venue"), max_length=120)
+    starts_on = models.DateField(_("starts on"))
+    ends_on = models.DateField(_("ends on"))
+    description = models.TextField(_("description"), blank=True)
+
+    class Meta:
+        ordering = ["starts_on"]
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=F("starts_on")), name="event_dates_ordered"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name

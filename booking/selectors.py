@@ -1,0 +1,443 @@
+"""Reads of the catalog and of seat availability. Each function costs a fixed number of
+queries whatever the size of its answer (asserted in tests/booking/test_queries.py)."""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from booking import pricing
+from booking.errors import (
+    CardNumberInvalid,
+    DateOutOfRange,
+    DepartureNotFound,
+    FareNotOffered,
+    NotEligible,
+    UnknownStation,
+)
+from booking.models import (
+    AllocationState,
+    ComfortClass,
+    Departure,
+    DepartureFare,
+    DiscountCard,
+    Event,
+    FareBucket,
+    FareClass,
+    PassengerType,
+    Seat,
+    SeatAllocation,
+    SeatNeighbour,
+    Station,
+)
+
+
+def live_allocation_q(*, now: dt.datetime | None = None, prefix: str = "") -> Q:
+    """Allocations that occupy their seat now: sold, or held and not yet expired."""
+    now = now or timezone.now()
+    p = prefix
+    return Q(**{f"{p}state": AllocationState.SOLD}) | (
+        Q(**{f"{p}state": AllocationState.HELD})
+        & (Q(**{f"{p}expires_at__isnull": True}) | Q(**{f"{p}expires_at__gt": now}))
+    )
+
+
+# --- Stations and events -----------------------------------------------------------------
+
+
+def station_list(*, query: str = "") -> list[Station]:
+    stations = Station.objects.all()
+    if query:
+        stations = stations.filter(
+            Q(name__icontains=query) | Q(city__icontains=query) | Q(code__iexact=query)
+        )
+    return list(stations)
+
+
+def station_get(*, code: str) -> Station:
+    station = Station.objects.filter(code=code.strip().upper()).first() if code else None
+    if station is None:
+        raise UnknownStation(_("Unknown station: %(code)s.") % {"code": code})
+    return station
+
+
+def event_list(*, today: dt.date | None = None) -> list[Event]:
+    today = today or timezone.localdate()
+    return list(Event.objects.filter(ends_on__gte=today).select_related("station"))
+
+
+# --- Search --------------------------------------------------------------------------------
+
+
+@dataclass
+class ClassAvailability:
+    comfort_class: str
+    label: str
+    seats_total: int
+    seats_left: int
+    price_from_cents: int | None
+
+
+@dataclass
+class DepartureSummary:
+    departure: Departure
+    classes: list[ClassAvailability] = field(default_factory=list)
+    currency: str = "EUR"
+
+    @property
+    def price_from_cents(self) -> int | None:
+        prices = [c.price_from_cents for c in self.classes if c.price_from_cents is not None]
+        return min(prices, default=None)
+
+    @property
+    def seats_left(self) -> int:
+        return sum(c.seats_left for c in self.classes)
+
+
+def _capacity_by_vehicle(vehicle_ids) -> dict[tuple[int, str], int]:
+    rows = (
+        Seat.objects.filter(coach__vehicle_id__in=vehicle_ids)
+        .values("coach__vehicle_id", "comfort_class")
+        .annotate(n=Count("id"))
+    )
+    return {(r["coach__vehicle_id"], r["comfort_class"]): r["n"] for r in rows}
+
+
+def _taken_by_departure(departure_ids, *, now) -> dict[tuple[int, str], int]:
+    rows = (
+        SeatAllocation.objects.filter(live_allocation_q(now=now), departure_id__in=departure_ids)
+        .values("departure_id", "seat__comfort_class")
+        .annotate(n=Count("id"))
+    )
+    return {(r["departure_id"], r["seat__comfort_class"]): r["n"] for r in rows}
+
+
+def _buckets_by_fare_class() -> dict[int, list[tuple[int, int]]]:
+    buckets: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for b in FareBucket.objects.values_list("fare_class_id", "min_load_percent", "uplift_percent"):
+        buckets[b[0]].append((b[1], b[2]))
+    return buckets
+
+
+def _summaries(departures: list[Departure], *, now) -> list[DepartureSummary]:
+    capacity = _capacity_by_vehicle({d.vehicle_id for d in departures})
+    taken = _taken_by_departure([d.id for d in departures], now=now)
+    buckets = _buckets_by_fare_class()
+    fares: dict[int, list[DepartureFare]] = defaultdict(list)
+    for fare in DepartureFare.objects.filter(departure__in=departures).select_related("fare_class"):
+        fares[fare.departure_id].append(fare)
+    summaries = []
+    for departure in departures:
+        summary = DepartureSummary(departure=departure, currency=settings.SIDEBYSIDE["CURRENCY"])
+        for comfort in ComfortClass:
+            total = capacity.get((departure.vehicle_id, comfort.value), 0)
+            if not total:
+                continue
+            used = taken.get((departure.id, comfort.value), 0)
+            load = pricing.load_percent(taken=used, capacity=total)
+            prices = [
+                pricing.fare_amount(
+                    base_cents=f.base_price_cents,
+                    uplift_percent=pricing.bucket_uplift(
+                        load=load, buckets=buckets[f.fare_class_id]
+                    ),
+                )
+                for f in fares[departure.id]
+                if f.fare_class.comfort_class == comfort.value
+            ]
+            summary.classes.append(
+                ClassAvailability(
+                    comfort_class=comfort.value,
+                    label=str(comfort.label),
+                    seats_total=total,
+                    seats_left=max(0, total - used),
+                    price_from_cents=min(prices) if prices and used < total else None,
+                )
+            )
+        summaries.append(summary)
+    return summaries
+
+
+def departure_search(
+    *, origin_code: str, destination_code: str, on_date: dt.date, now: dt.datetime | None = None
+) -> list[DepartureSummary]:
+    """Scheduled departures from origin to destination on a local date (the origin's time
+    zone), still to leave, with seats left and the lowest adult price per comfort class."""
+    now = now or timezone.now()
+    origin = station_get(code=origin_code)
+    destination = station_get(code=destination_code)
+    if origin.pk == destination.pk:
+        raise UnknownStation(_("Origin and destination must be different stations."))
+    zone = origin.zone
+    today = now.astimezone(zone).date()
+    if on_date < today:
+        raise DateOutOfRange(_("That date is in the past."))
+    max_days = settings.SIDEBYSIDE["SEARCH_MAX_DAYS_AHEAD"]
+    if on_date > today + dt.timedelta(days=max_days):
+        raise DateOutOfRange(
+            _("Trains can be searched up to %(days)s days ahead.") % {"days": max_days}
+        )
+    start = dt.datetime.combine(on_date, dt.time.min, tzinfo=zone)
+    end = start + dt.timedelta(days=1)
+    departures = list(
+        Departure.objects.filter(
+            origin=origin,
+            destination=destination,
+            status=Departure.Status.SCHEDULED,
+            departs_at__gte=max(start, now),
+            departs_at__lt=end,
+        ).select_related("origin", "destination", "vehicle")
+    )
+    return _summaries(departures, now=now)
+
+
+# --- One departure -------------------------------------------------------------------------
+
+
+def departure_get(*, departure_id: int) -> Departure:
+    departure = (
+        Departure.objects.select_related("origin", "destination", "vehicle")
+        .filter(pk=departure_id)
+        .first()
+    )
+    if departure is None:
+        raise DepartureNotFound()
+    return departure
+
+
+@dataclass
+class SeatView:
+    seat: Seat
+    status: str  # free / held / sold
+
+
+@dataclass
+class DeckView:
+    deck: str
+    label: str
+    rows: int
+    columns: int
+    seats: list[SeatView]
+
+
+@dataclass
+class CoachView:
+    number: int
+    comfort_classes: list[str]
+    decks: list[DeckView]
+
+
+@dataclass
+class DepartureDetail:
+    summary: DepartureSummary
+    fares: list[dict]
+    coaches: list[CoachView]
+
+    @property
+    def departure(self) -> Departure:
+        return self.summary.departure
+
+
+def seat_statuses(*, departure: Departure, now: dt.datetime | None = None) -> dict[int, str]:
+    now = now or timezone.now()
+    return dict(
+        SeatAllocation.objects.filter(live_allocation_q(now=now), departure=departure).values_list(
+            "seat_id", "state"
+        )
+    )
+
+
+def departure_detail(*, departure_id: int, now: dt.datetime | None = None) -> DepartureDetail:
+    """A departure with its fares (today's adult price) and its seat map with each seat's
+    status: free, held or sold. No personal data: who holds a seat is not said here."""
+    now = now or timezone.now()
+    departure = departure_get(departure_id=departure_id)
+    summary = _summaries([departure], now=now)[0]
+    loads = {
+        c.comfort_class: pricing.load_percent(
+            taken=c.seats_total - c.seats_left, capacity=c.seats_total
+        )
+        for c in summary.classes
+    }
+    buckets = _buckets_by_fare_class()
+    fares = []
+    for fare in departure.fares.select_related("fare_class"):
+        fc = fare.fare_class
+        uplift = pricing.bucket_uplift(
+            load=loads.get(fc.comfort_class, 100), buckets=buckets[fc.id]
+        )
+        fares.append(
+            {
+                "code": fc.code,
+                "name": fc.name,
+                "comfort_class": fc.comfort_class,
+                "refundable": fc.refundable,
+                "refund_fee_cents": fc.refund_fee_cents,
+                "exchangeable": fc.exchangeable,
+                "exchange_fee_cents": fc.exchange_fee_cents,
+                "conditions": fc.conditions,
+                "price_cents": pricing.fare_amount(
+                    base_cents=fare.base_price_cents, uplift_percent=uplift
+                ),
+                "currency": fare.currency,
+            }
+        )
+    statuses = seat_statuses(departure=departure, now=now)
+    seats = list(
+        Seat.objects.filter(coach__vehicle_id=departure.vehicle_id).select_related("coach")
+    )
+    coaches: dict[int, dict[str, list[SeatView]]] = defaultdict(lambda: defaultdict(list))
+    for seat in seats:
+        status = statuses.get(seat.id, "free")
+        coaches[seat.coach.number][seat.deck].append(SeatView(seat=seat, status=status))
+    coach_views = []
+    deck_labels = {"lower": _("Lower deck"), "upper": _("Upper deck")}
+    for number in sorted(coaches):
+        decks = []
+        for deck in ("upper", "lower"):
+            deck_seats = coaches[number].get(deck)
+            if not deck_seats:
+                continue
+            decks.append(
+                DeckView(
+                    deck=deck,
+                    label=str(deck_labels[deck]),
+                    rows=max(s.seat.row for s in deck_seats),
+                    columns=max(s.seat.column for s in deck_seats) + 1,
+                    seats=deck_seats,
+                )
+            )
+        classes = sorted({s.seat.comfort_class for d in decks for s in d.seats})
+        coach_views.append(CoachView(number=number, comfort_classes=classes, decks=decks))
+    return DepartureDetail(summary=summary, fares=fares, coaches=coach_views)
+
+
+# --- Neighbours ----------------------------------------------------------------------------
+
+
+def seat_neighbours(*, seat: Seat, kind: str | None = None) -> list[Seat]:
+    links = SeatNeighbour.objects.filter(seat=seat)
+    if kind:
+        links = links.filter(kind=kind)
+    return [link.neighbour for link in links.select_related("neighbour")]
+
+
+def seats_at_same_table(*, seat: Seat) -> list[Seat]:
+    if not seat.table_group:
+        return []
+    return list(
+        Seat.objects.filter(coach_id=seat.coach_id, table_group=seat.table_group).exclude(
+            pk=seat.pk
+        )
+    )
+
+
+# --- Prices for one traveller --------------------------------------------------------------
+
+
+def price_quote(
+    *,
+    departure: Departure,
+    fare_class_code: str,
+    passenger_type_code: str = "adult",
+    age: int | None = None,
+    card_code: str = "",
+    card_number: str = "",
+    now: dt.datetime | None = None,
+) -> pricing.PriceQuote:
+    """The price of one traveller's ticket on a departure, checking their eligibility:
+    age against the passenger type and the card, and the card number."""
+    now = now or timezone.now()
+    fare = (
+        DepartureFare.objects.select_related("fare_class")
+        .filter(departure=departure, fare_class__code=fare_class_code)
+        .first()
+    )
+    if fare is None:
+        raise FareNotOffered()
+    passenger = PassengerType.objects.filter(code=passenger_type_code).first()
+    if passenger is None:
+        raise NotEligible(_("Unknown passenger type."), fields={"passenger_type": [_("Unknown.")]})
+    if age is not None and not passenger.accepts_age(age):
+        raise NotEligible(
+            _("Age %(age)s does not match the passenger type %(type)s.")
+            % {"age": age, "type": passenger.name},
+            fields={"age": [_("Does not match the passenger type.")]},
+        )
+    reductions: list[tuple[str, int]] = [
+        (f"passenger:{passenger.code}", passenger.reduction_percent)
+    ]
+    if card_code:
+        card = DiscountCard.objects.filter(code=card_code).first()
+        if card is None:
+            raise NotEligible(_("Unknown discount card."), fields={"card": [_("Unknown.")]})
+        if age is None:
+            raise NotEligible(
+                _("Your age is needed to use a discount card."),
+                fields={"age": [_("Required with a discount card.")]},
+            )
+        if not card.accepts_age(age):
+            raise NotEligible(
+                _("The %(card)s is not valid at age %(age)s.") % {"card": card.name, "age": age},
+                fields={"card": [_("Not valid at this age.")]},
+            )
+        card_number_validate(card=card, number=card_number)
+        reductions.append((f"card:{card.code}", card.reduction_percent))
+    seats_total = Seat.objects.filter(
+        coach__vehicle_id=departure.vehicle_id, comfort_class=fare.fare_class.comfort_class
+    ).count()
+    taken = SeatAllocation.objects.filter(
+        live_allocation_q(now=now),
+        departure=departure,
+        seat__comfort_class=fare.fare_class.comfort_class,
+    ).count()
+    buckets = list(
+        FareBucket.objects.filter(fare_class=fare.fare_class).values_list(
+            "min_load_percent", "uplift_percent"
+        )
+    )
+    return pricing.quote(
+        base_cents=fare.base_price_cents,
+        currency=fare.currency,
+        load=pricing.load_percent(taken=taken, capacity=seats_total),
+        buckets=buckets,
+        reductions=reductions,
+    )
+
+
+def card_number_validate(*, card: DiscountCard, number: str) -> str:
+    """Returns the normalised number, or raises CardNumberInvalid with the reason."""
+    digits = pricing.normalise_card_number(number or "")
+    if not digits:
+        raise CardNumberInvalid(
+            _("Enter the number printed on your card."),
+            fields={"card_number": [_("Required.")]},
+        )
+    if not digits.isascii() or not digits.isdigit():
+        raise CardNumberInvalid(
+            _("A card number has digits only."), fields={"card_number": [_("Digits only.")]}
+        )
+    if len(digits) != card.number_length:
+        raise CardNumberInvalid(
+            _("A %(card)s number has %(n)s digits.") % {"card": card.name, "n": card.number_length},
+            fields={"card_number": [_("Wrong length.")]},
+        )
+    if not digits.startswith(card.number_prefix):
+        raise CardNumberInvalid(
+            _("This is not a %(card)s number.") % {"card": card.name},
+            fields={"card_number": [_("Wrong card.")]},
+        )
+    if not pricing.luhn_valid(digits):
+        raise CardNumberInvalid(
+            _("That card number has a typo (its check digit does not match)."),
+            fields={"card_number": [_("Check digit does not match.")]},
+        )
+    return digits
+
+
+def fare_class_list() -> list[FareClass]:
+    return list(FareClass.objects.all())

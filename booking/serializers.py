@@ -1,0 +1,196 @@
+"""Input and output shapes of the booking API, and of the seat-map import."""
+
+import datetime as dt
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from booking.models import ComfortClass, Deck, Facing, SeatPosition
+
+# --- Input ---------------------------------------------------------------------------------
+
+
+class StationQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=60, default="")
+
+
+class DepartureSearchSerializer(serializers.Serializer):
+    origin = serializers.RegexField(
+        r"^[A-Za-z]{5}$",
+        max_length=5,
+        help_text=_("Station code, e.g. FRPLY."),
+        error_messages={"invalid": _("A station code is five letters, e.g. FRPLY.")},
+    )
+    destination = serializers.RegexField(
+        r"^[A-Za-z]{5}$",
+        max_length=5,
+        help_text=_("Station code, e.g. FRLPD."),
+        error_messages={"invalid": _("A station code is five letters, e.g. FRLPD.")},
+    )
+    date = serializers.DateField(
+        input_formats=["%Y-%m-%d"],
+        help_text=_("Local date of departure, YYYY-MM-DD."),
+        error_messages={"invalid": _("Use the date format YYYY-MM-DD.")},
+    )
+
+
+class PriceQuerySerializer(serializers.Serializer):
+    fare_class = serializers.SlugField(max_length=20)
+    passenger_type = serializers.SlugField(max_length=20, default="adult")
+    age = serializers.IntegerField(min_value=0, max_value=120, required=False)
+    card = serializers.SlugField(max_length=20, required=False, allow_blank=True, default="")
+    card_number = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, default="", trim_whitespace=True
+    )
+
+
+class SeatImportSerializer(serializers.Serializer):
+    number = serializers.IntegerField(min_value=1, max_value=999)
+    deck = serializers.ChoiceField(choices=Deck.choices, default=Deck.LOWER)
+    row = serializers.IntegerField(min_value=1, max_value=99)
+    column = serializers.IntegerField(min_value=0, max_value=9)
+    position = serializers.ChoiceField(choices=SeatPosition.choices)
+    facing = serializers.ChoiceField(choices=Facing.choices)
+    table = serializers.CharField(max_length=12, required=False, allow_blank=True, default="")
+    comfort_class = serializers.ChoiceField(choices=ComfortClass.choices)
+
+
+class CoachImportSerializer(serializers.Serializer):
+    number = serializers.IntegerField(min_value=1, max_value=99)
+    double_deck = serializers.BooleanField(default=False)
+    seats = SeatImportSerializer(many=True, allow_empty=False)
+
+    def validate(self, attrs):
+        numbers = [s["number"] for s in attrs["seats"]]
+        if len(numbers) != len(set(numbers)):
+            raise serializers.ValidationError(_("Two seats of this coach share a number."))
+        places = [(s["deck"], s["row"], s["column"]) for s in attrs["seats"]]
+        if len(places) != len(set(places)):
+            raise serializers.ValidationError(_("Two seats of this coach share a place."))
+        if not attrs["double_deck"] and any(s["deck"] == Deck.UPPER for s in attrs["seats"]):
+            raise serializers.ValidationError(_("A single-deck coach has no upper deck."))
+        return attrs
+
+
+class SeatMapImportSerializer(serializers.Serializer):
+    code = serializers.SlugField(max_length=60)
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    coaches = CoachImportSerializer(many=True, allow_empty=False)
+
+    def validate_coaches(self, coaches):
+        numbers = [c["number"] for c in coaches]
+        if len(numbers) != len(set(numbers)):
+            raise serializers.ValidationError(_("Two coaches share a number."))
+        return coaches
+
+
+# --- Output --------------------------------------------------------------------------------
+
+
+class StationSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    city = serializers.CharField()
+    time_zone = serializers.CharField()
+
+
+class ClassAvailabilitySerializer(serializers.Serializer):
+    comfort_class = serializers.ChoiceField(choices=ComfortClass.choices)
+    label = serializers.CharField()
+    seats_total = serializers.IntegerField()
+    seats_left = serializers.IntegerField()
+    price_from_cents = serializers.IntegerField(allow_null=True)
+
+
+def _local(value: dt.datetime, station) -> str:
+    return value.astimezone(station.zone).isoformat()
+
+
+class DepartureSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="departure.id")
+    service_number = serializers.CharField(source="departure.service_number")
+    origin = StationSerializer(source="departure.origin")
+    destination = StationSerializer(source="departure.destination")
+    departs_at = serializers.SerializerMethodField(help_text=_("Local time at the origin."))
+    arrives_at = serializers.SerializerMethodField(help_text=_("Local time at the destination."))
+    duration_minutes = serializers.IntegerField(source="departure.duration_minutes")
+    vehicle = serializers.CharField(source="departure.vehicle.name")
+    currency = serializers.CharField()
+    price_from_cents = serializers.IntegerField(allow_null=True)
+    seats_left = serializers.IntegerField()
+    classes = ClassAvailabilitySerializer(many=True)
+
+    def get_departs_at(self, obj) -> str:
+        return _local(obj.departure.departs_at, obj.departure.origin)
+
+    def get_arrives_at(self, obj) -> str:
+        return _local(obj.departure.arrives_at, obj.departure.destination)
+
+
+class FareSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    comfort_class = serializers.ChoiceField(choices=ComfortClass.choices)
+    refundable = serializers.BooleanField()
+    refund_fee_cents = serializers.IntegerField()
+    exchangeable = serializers.BooleanField()
+    exchange_fee_cents = serializers.IntegerField()
+    conditions = serializers.CharField()
+    price_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+
+
+class SeatSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="seat.id")
+    number = serializers.IntegerField(source="seat.number")
+    row = serializers.IntegerField(source="seat.row")
+    column = serializers.IntegerField(source="seat.column")
+    position = serializers.ChoiceField(source="seat.position", choices=SeatPosition.choices)
+    facing = serializers.ChoiceField(source="seat.facing", choices=Facing.choices)
+    table = serializers.CharField(source="seat.table_group")
+    comfort_class = serializers.ChoiceField(
+        source="seat.comfort_class", choices=ComfortClass.choices
+    )
+    status = serializers.ChoiceField(choices=["free", "held", "sold"])
+
+
+class DeckSerializer(serializers.Serializer):
+    deck = serializers.ChoiceField(choices=Deck.choices)
+    label = serializers.CharField()
+    rows = serializers.IntegerField()
+    columns = serializers.IntegerField()
+    seats = SeatSerializer(many=True)
+
+
+class CoachSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    comfort_classes = serializers.ListField(child=serializers.CharField())
+    decks = DeckSerializer(many=True)
+
+
+class DepartureDetailSerializer(serializers.Serializer):
+    departure = DepartureSummarySerializer(source="summary")
+    fares = FareSerializer(many=True)
+    coaches = CoachSerializer(many=True)
+
+
+class PriceQuoteSerializer(serializers.Serializer):
+    amount_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+    base_cents = serializers.IntegerField()
+    fare_cents = serializers.IntegerField()
+    uplift_percent = serializers.IntegerField()
+    reduction_percent = serializers.IntegerField()
+    reduction_source = serializers.CharField(allow_null=True)
+
+
+class EventSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    venue = serializers.CharField()
+    station = StationSerializer()
+    starts_on = serializers.DateField()
+    ends_on = serializers.DateField()
+    description = serializers.CharField()

@@ -1,0 +1,3 @@
+"""Websocket URL routes. Each app's consumers are listed here."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,76 @@
+"""One place that turns errors into the API's JSON error shape:
+
+    {"error": {"code": "invalid", "message": "…", "fields": {"date": ["…"]}}}
+
+``exception_handler`` serves DRF views; ``json_not_found`` / ``json_server_error`` serve
+Django's 404/500 for URLs under ``/api/`` so that clients never parse an HTML page.
+"""
+
+from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.errors import DomainError
+
+
+def _flatten(detail) -> str:
+    if isinstance(detail, dict):
+        for value in detail.values():
+            return _flatten(value)
+        return ""
+    if isinstance(detail, list):
+        return _flatten(detail[0]) if detail else ""
+    return str(detail)
+
+
+def _fields(detail) -> dict:
+    if isinstance(detail, dict):
+        return {
+            key: [str(item) for item in (value if isinstance(value, list) else [value])]
+            for key, value in detail.items()
+        }
+    return {}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response({"error": exc.as_dict()}, status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django log it and answer 500
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
+    code = getattr(exc, "default_code", "error")
+    if isinstance(exc, exceptions.ValidationError):
+        code = "invalid"
+        fields = _fields(detail)
+        message = (
+            _("%(field)s: %(message)s") % {"field": next(iter(fields)), "message": _flatten(detail)}
+            if fields and next(iter(fields)) != "non_field_errors"
+            else _flatten(detail)
+        )
+    else:
+        fields = {}
+        message = _flatten(detail)
+    body = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    response.data = {"error": body}
+    return response
+
+
+def json_not_found(request, exception=None):
+    return JsonResponse(
+        {"error": {"code": "not_found", "message": _("Not found.")}},
+        status=status.HTTP_404_NOT_FOUND,
+    )
+
+
+def json_server_error(request):
+    return JsonResponse(
+        {"error": {"code": "server_error", "message": _("Something went wrong on our side.")}},
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )

@@ -1,0 +1,195 @@
+"""Builders of test data: a small but real catalog, made through the same import service
+the operator uses. Each builder takes keyword overrides and returns saved objects."""
+
+import datetime as dt
+import itertools
+
+from django.utils import timezone
+
+from booking.models import (
+    AllocationState,
+    ComfortClass,
+    Departure,
+    DepartureFare,
+    DiscountCard,
+    Event,
+    FareBucket,
+    FareClass,
+    PassengerType,
+    SeatAllocation,
+    Station,
+    Vehicle,
+)
+from booking.services import vehicle_import
+
+_counter = itertools.count(1)
+
+
+def station(code: str = "", name: str = "", city: str = "") -> Station:
+    n = next(_counter)
+    code = code or f"FR{chr(65 + n // 676 % 26)}{chr(65 + n // 26 % 26)}{chr(65 + n % 26)}"
+    return Station.objects.create(code=code, name=name or f"Station {code}", city=city or "Ville")
+
+
+def small_seat_map(code: str = "", *, first_rows: int = 2, second_rows: int = 3) -> dict:
+    """One coach of first class (2+1, one table of four at rows 1-2) and one of second class
+    (2+2 with a table of four at rows 1-2 on each side)."""
+    code = code or f"test-vehicle-{next(_counter)}"
+    coaches = []
+    number = 1
+    seats = []
+    for row in range(1, first_rows + 1):
+        for column, position in ((0, "window"), (1, "aisle"), (3, "window")):
+            seats.append(
+                {
+                    "number": number,
+                    "row": row,
+                    "column": column,
+                    "position": position,
+                    "facing": "backward" if row == 1 else "forward",
+                    "table": "T1" if row <= 2 and column < 2 else "",
+                    "comfort_class": "first",
+                }
+            )
+            number += 1
+    coaches.append({"number": 1, "seats": seats})
+    seats = []
+    number = 1
+    for row in range(1, second_rows + 1):
+        for column, position in ((0, "window"), (1, "aisle"), (3, "aisle"), (4, "window")):
+            table = ""
+            if row <= 2:
+                table = "A" if column < 2 else "B"
+            seats.append(
+                {
+                    "number": number,
+                    "row": row,
+                    "column": column,
+                    "position": position,
+                    "facing": "backward" if row == 1 else "forward",
+                    "table": table,
+                    "comfort_class": "second",
+                }
+            )
+            number += 1
+    coaches.append({"number": 2, "seats": seats})
+    return {"code": code, "name": f"Test train {code}", "coaches": coaches}
+
+
+def vehicle(**overrides) -> Vehicle:
+    data = small_seat_map(**overrides)
+    return vehicle_import(data=data)[0]
+
+
+def fare_classes() -> dict[str, FareClass]:
+    classes = {}
+    for code, name, comfort, refundable in (
+        ("standard-2", "Standard", ComfortClass.SECOND, False),
+        ("flex-2", "Flex", ComfortClass.SECOND, True),
+        ("standard-1", "Standard", ComfortClass.FIRST, False),
+        ("flex-1", "Flex", ComfortClass.FIRST, True),
+    ):
+        classes[code], _ = FareClass.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "comfort_class": comfort,
+                "refundable": refundable,
+                "refund_fee_cents": 500 if refundable else 0,
+                "exchangeable": refundable,
+            },
+        )
+    for fare_class in classes.values():
+        for threshold, uplift in ((0, 0), (50, 20), (80, 50)):
+            FareBucket.objects.get_or_create(
+                fare_class=fare_class,
+                min_load_percent=threshold,
+                defaults={"uplift_percent": uplift},
+            )
+    return classes
+
+
+def passenger_types() -> dict[str, PassengerType]:
+    rows = (
+        ("child", "Child 4–11", 4, 11, 50),
+        ("youth", "Youth 12–27", 12, 27, 0),
+        ("adult", "Adult 28–59", 28, 59, 0),
+        ("senior", "Senior 60+", 60, None, 0),
+    )
+    return {
+        code: PassengerType.objects.get_or_create(
+            code=code,
+            defaults={"name": name, "min_age": lo, "max_age": hi, "reduction_percent": pct},
+        )[0]
+        for code, name, lo, hi, pct in rows
+    }
+
+
+def discount_cards() -> dict[str, DiscountCard]:
+    rows = (
+        ("youth-card", "Youth card", 12, 27, 30, "2901", 12),
+        ("senior-card", "Senior card", 60, None, 30, "2906", 12),
+    )
+    return {
+        code: DiscountCard.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "min_age": lo,
+                "max_age": hi,
+                "reduction_percent": pct,
+                "number_prefix": prefix,
+                "number_length": length,
+            },
+        )[0]
+        for code, name, lo, hi, pct, prefix, length in rows
+    }
+
+
+def departure(
+    *,
+    origin: Station | None = None,
+    destination: Station | None = None,
+    departs_at: dt.datetime | None = None,
+    vehicle_obj: Vehicle | None = None,
+    prices: dict[str, int] | None = None,
+) -> Departure:
+    origin = origin or station()
+    destination = destination or station()
+    departs_at = departs_at or timezone.now() + dt.timedelta(days=2)
+    dep = Departure.objects.create(
+        service_number=str(6000 + next(_counter)),
+        origin=origin,
+        destination=destination,
+        departs_at=departs_at,
+        arrives_at=departs_at + dt.timedelta(hours=2),
+        vehicle=vehicle_obj or vehicle(),
+    )
+    classes = fare_classes()
+    prices = prices or {"standard-2": 4500, "flex-2": 6500, "standard-1": 7000, "flex-1": 9000}
+    for code, cents in prices.items():
+        DepartureFare.objects.create(
+            departure=dep, fare_class=classes[code], base_price_cents=cents
+        )
+    return dep
+
+
+def sell(departure_obj: Departure, seats) -> list[SeatAllocation]:
+    return [
+        SeatAllocation.objects.create(departure=departure_obj, seat=s, state=AllocationState.SOLD)
+        for s in seats
+    ]
+
+
+def event(*, station_obj: Station | None = None, days_ahead: int = 10) -> Event:
+    today = timezone.localdate()
+    n = next(_counter)
+    return Event.objects.create(
+        slug=f"event-{n}",
+        name=f"Event {n}",
+        kind=Event.Kind.CONCERT,
+        station=station_obj or station(),
+        venue="Arena",
+        starts_on=today + dt.timedelta(days=days_ahead),
+        ends_on=today + dt.timedelta(days=days_ahead),
+    )
