@@ -8,6 +8,11 @@ class UnknownStation(InvalidInput):
     default_message = _("Unknown station.")
 
 
+class SameStations(InvalidInput):
+    code = "same_stations"
+    default_message = _("Origin and destination must be different stations.")
+
+
 class DateOutOfRange(InvalidInput):
     code = "date_out_of_range"
     default_message = _("That date is out of range.")

@@ -24,6 +24,14 @@ class PriceQuote:
     reduction_source: str | None
 
 
+def _require_int(**values: object) -> None:
+    """Integers only: one float (or Decimal, or NaN) here would turn every amount computed
+    after it into a float, or clamp into a nonsense reduction."""
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+
+
 def _percent_of(amount_cents: int, percent: int) -> int:
     """``amount_cents * percent / 100`` rounded half up, in integers."""
     return (amount_cents * percent + 50) // 100
@@ -43,10 +51,12 @@ def bucket_uplift(*, load: int, buckets: Iterable[tuple[int, int]]) -> int:
 
 
 def fare_amount(*, base_cents: int, uplift_percent: int) -> int:
+    _require_int(base_cents=base_cents, uplift_percent=uplift_percent)
     return base_cents + _percent_of(base_cents, max(0, uplift_percent))
 
 
 def reduce_amount(*, amount_cents: int, reduction_percent: int) -> int:
+    _require_int(amount_cents=amount_cents, reduction_percent=reduction_percent)
     percent = max(0, min(100, reduction_percent))
     return amount_cents - _percent_of(amount_cents, percent)
 
@@ -60,8 +70,12 @@ def quote(
     reductions: Iterable[tuple[str, int]] = (),
 ) -> PriceQuote:
     """``reductions`` are the (source, percent) pairs the traveller is eligible for."""
-    if not isinstance(base_cents, int) or isinstance(base_cents, bool) or base_cents < 0:
+    _require_int(base_cents=base_cents)
+    if base_cents < 0:
         raise TypeError("base_cents must be a non-negative int")
+    reductions = list(reductions)
+    for _, percent in reductions:
+        _require_int(reduction_percent=percent)
     uplift = bucket_uplift(load=load, buckets=buckets)
     fare_cents = fare_amount(base_cents=base_cents, uplift_percent=uplift)
     source, percent = max(reductions, key=lambda pair: pair[1], default=(None, 0))

@@ -17,6 +17,7 @@ from booking.errors import (
     DepartureNotFound,
     FareNotOffered,
     NotEligible,
+    SameStations,
     UnknownStation,
 )
 from booking.models import (
@@ -171,7 +172,7 @@ def departure_search(
     origin = station_get(code=origin_code)
     destination = station_get(code=destination_code)
     if origin.pk == destination.pk:
-        raise UnknownStation(_("Origin and destination must be different stations."))
+        raise SameStations(fields={"destination": [_("Same as the origin.")]})
     zone = origin.zone
     today = now.astimezone(zone).date()
     if on_date < today:

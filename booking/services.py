@@ -140,9 +140,20 @@ def vehicle_import(*, data: dict) -> tuple[Vehicle, str]:
         raise SeatMapInvalid(
             _("Two coaches or seats share a number or a place: %(detail)s") % {"detail": exc}
         ) from exc
+    _neighbours_store(seats)
+    return vehicle, outcome
+
+
+def _neighbours_store(seats: list[Seat]) -> None:
     links = []
     for seat, other, kind in _neighbour_pairs(seats):
         links.append(SeatNeighbour(seat=seat, neighbour=other, kind=kind))
         links.append(SeatNeighbour(seat=other, neighbour=seat, kind=kind))
     SeatNeighbour.objects.bulk_create(links, batch_size=1000)
-    return vehicle, outcome
+
+
+@transaction.atomic
+def coach_neighbours_rebuild(*, coach: Coach) -> None:
+    """Derive a coach's neighbours again after its seats were edited by hand (admin)."""
+    SeatNeighbour.objects.filter(seat__coach=coach).delete()
+    _neighbours_store(list(coach.seats.all()))

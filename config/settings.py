@@ -217,3 +217,20 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Facebook -------------------------------------------------------------------------
+# An empty app id is sandbox mode: the run command points the URLs below at the local fake
+# Graph API and login dialog (tests/fakes/facebook_server.py). See docs/facebook.md.
+FACEBOOK_APP_ID = env.str("FACEBOOK_APP_ID", default="")
+FACEBOOK_APP_SECRET = env.str("FACEBOOK_APP_SECRET", default="")
+FACEBOOK_SANDBOX = not FACEBOOK_APP_ID
+# Pinned on purpose: facebook-sdk's own version list stops at 3.1; groups/facebook.py sets
+# this one on each client. Each Graph version lives about two years: move it forward then.
+FACEBOOK_GRAPH_VERSION = env.str("FACEBOOK_GRAPH_VERSION", default="v23.0")
+FACEBOOK_GRAPH_URL = env.str("FACEBOOK_GRAPH_URL", default="https://graph.facebook.com")
+FACEBOOK_DIALOG_URL = env.str("FACEBOOK_DIALOG_URL", default="https://www.facebook.com")
+# facebook-sdk waits forever unless told otherwise.
+FACEBOOK_TIMEOUT_SECONDS = env.float("FACEBOOK_TIMEOUT_SECONDS", default=5.0)
+FACEBOOK_SIGNED_REQUEST_MAX_AGE_SECONDS = env.int(
+    "FACEBOOK_SIGNED_REQUEST_MAX_AGE_SECONDS", default=3600
+)

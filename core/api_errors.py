@@ -25,13 +25,21 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
-def _fields(detail) -> dict:
+def _fields(detail, prefix: str = "") -> dict[str, list[str]]:
+    """Field errors as ``{"path": ["message", …]}``. Nested serializers and list fields
+    give dotted paths (``members.1.age``) rather than the repr of a nested dict."""
     if isinstance(detail, dict):
-        return {
-            key: [str(item) for item in (value if isinstance(value, list) else [value])]
-            for key, value in detail.items()
-        }
-    return {}
+        items = list(detail.items())
+    elif isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        items = list(enumerate(detail))
+    else:
+        if not prefix:
+            return {}
+        return {prefix: [str(item) for item in (detail if isinstance(detail, list) else [detail])]}
+    fields: dict[str, list[str]] = {}
+    for key, value in items:
+        fields.update(_fields(value, f"{prefix}.{key}" if prefix else str(key)))
+    return fields
 
 
 def exception_handler(exc, context):

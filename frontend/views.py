@@ -1,12 +1,17 @@
 """Server-rendered pages. They read through the same selectors as the API and hold no
-business rules of their own."""
+business rules of their own: a domain error becomes a message on the page, never a 500."""
 
 import datetime as dt
 
+from django.conf import settings
+from django.http import Http404, HttpResponseServerError
 from django.shortcuts import render
+from django.template import loader
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from booking import selectors
+from booking.errors import DepartureNotFound
 from core.api_errors import json_not_found, json_server_error
 from core.errors import DomainError
 
@@ -14,36 +19,54 @@ from core.errors import DomainError
 def home(request):
     stations = selectors.station_list()
     params = request.GET
+    today = timezone.localdate()
+    origin = params.get("origin", "").strip().upper()
+    destination = params.get("destination", "").strip().upper()
+    raw_date = params.get("date", "").strip()
     context = {
         "stations": stations,
         "events": selectors.event_list(),
         "form": {
-            "origin": params.get("origin", ""),
-            "destination": params.get("destination", ""),
-            "date": params.get("date", timezone.localdate().isoformat()),
+            "origin": origin,
+            "destination": destination,
+            "date": raw_date or today.isoformat(),
         },
+        "today": today,
+        "max_date": today + dt.timedelta(days=settings.SIDEBYSIDE["SEARCH_MAX_DAYS_AHEAD"]),
         "results": None,
         "error": None,
         "searched": False,
     }
-    if params.get("origin") and params.get("destination"):
+    if origin or destination:
+        by_code = {station.code: station for station in stations}
+        context["origin_station"] = by_code.get(origin)
+        context["destination_station"] = by_code.get(destination)
+    if origin and destination:
         context["searched"] = True
         try:
-            on_date = dt.date.fromisoformat(params.get("date", ""))
-            context["results"] = selectors.departure_search(
-                origin_code=params["origin"],
-                destination_code=params["destination"],
-                on_date=on_date,
-            )
+            on_date = dt.date.fromisoformat(raw_date) if raw_date else today
         except ValueError:
-            context["error"] = "bad_date"
+            context["error"] = _("That date is not valid. Pick a day in the calendar.")
+            return render(request, "frontend/home.html", context)
+        context["on_date"] = on_date
+        context["next_date"] = on_date + dt.timedelta(days=1)
+        try:
+            context["results"] = selectors.departure_search(
+                origin_code=origin, destination_code=destination, on_date=on_date
+            )
         except DomainError as exc:
             context["error"] = exc.message
+    elif "origin" in params and "destination" in params:
+        # The form sends both fields; a link from an event card sends only the destination.
+        context["error"] = _("Choose both the station you leave from and your destination.")
     return render(request, "frontend/home.html", context)
 
 
 def departure(request, departure_id: int):
-    detail = selectors.departure_detail(departure_id=departure_id)
+    try:
+        detail = selectors.departure_detail(departure_id=departure_id)
+    except DepartureNotFound as exc:
+        raise Http404(str(exc.message)) from exc
     return render(request, "frontend/departure.html", {"detail": detail})
 
 
@@ -56,4 +79,6 @@ def not_found(request, exception=None):
 def server_error(request):
     if request.path.startswith("/api/"):
         return json_server_error(request)
-    return render(request, "frontend/500.html", status=500)
+    # Rendered without the request: no context processor, session or database is touched,
+    # since any of them may be what just failed.
+    return HttpResponseServerError(loader.get_template("frontend/500.html").render())

@@ -35,20 +35,25 @@ class Command(BaseCommand):
             nonlocal stopping
             stopping = True
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        last_run: dict[str, float] = {}
-        self.stdout.write(f"worker {name} started")
-        while not stopping:
-            close_old_connections()
-            worker_heartbeat(name=name, started_at=started_at)
-            handled = jobs_run_due(last_run={} if once else last_run)
-            for job_name, count in handled.items():
-                if count:
-                    self.stdout.write(f"{job_name}: {count}")
-            if once:
-                break
-            deadline = time.monotonic() + interval
-            while not stopping and time.monotonic() < deadline:
-                time.sleep(min(0.2, interval))
-        self.stdout.write(f"worker {name} stopped")
+        # Restored on the way out: the command also runs in-process (call_command, tests),
+        # where it must not leave Ctrl-C ignored for the rest of the process.
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            last_run: dict[str, float] = {}
+            self.stdout.write(f"worker {name} started")
+            while not stopping:
+                close_old_connections()
+                worker_heartbeat(name=name, started_at=started_at)
+                handled = jobs_run_due(last_run={} if once else last_run)
+                for job_name, count in handled.items():
+                    if count:
+                        self.stdout.write(f"{job_name}: {count}")
+                if once:
+                    break
+                deadline = time.monotonic() + interval
+                while not stopping and time.monotonic() < deadline:
+                    time.sleep(min(0.2, interval))
+            self.stdout.write(f"worker {name} stopped")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -1,0 +1,122 @@
+"""The shape of the code (docs/architecture.md), kept true by tests:
+
+- imports point down: core ← groups ← booking ← payments ← referrals ← frontend. A module
+  imports from its own app and lower ones only; no app imports ``config`` (settings come
+  through ``django.conf``) nor the tests;
+- one module per third-party SDK: only ``payments/stripe_gateway.py`` imports ``stripe``,
+  only ``groups/facebook.py`` imports ``facebook``;
+- the models and the migrations agree (``makemigrations --check`` has nothing to write).
+"""
+
+import ast
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ["core", "groups", "booking", "payments", "referrals", "frontend"]
+FORBIDDEN_EVERYWHERE = {"config", "tests"}
+SDK_HOMES = {"stripe": "payments/stripe_gateway.py", "facebook": "groups/facebook.py"}
+
+
+def _module_name(path: str) -> str:
+    parts = path.removesuffix(".py").split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_modules(path: str, source: str) -> list[tuple[int, str]]:
+    """Every module the source imports, absolute, with its line: ``import x``, ``from x
+    import y``, relative imports, and ``import_module("x")`` / ``__import__("x")``."""
+    package = _module_name(path).split(".")
+    if not path.endswith("__init__.py"):
+        package = package[:-1]
+    found = []
+    for node in ast.walk(ast.parse(source, filename=path)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                name = ".".join([*base, node.module] if node.module else base)
+            else:
+                name = node.module or ""
+            found.append((node.lineno, name))
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", getattr(node.func, "attr", None))
+            in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def _violations(path: str, source: str) -> list[str]:
+    own = path.split("/")[0]
+    problems = []
+    for line, module in _imported_modules(path, source):
+        top = module.split(".")[0]
+        where = f"{path}:{line} imports {module}"
+        if top in FORBIDDEN_EVERYWHERE:
+            problems.append(f"{where}: apps never import {top}")
+        elif own in LAYERS and top in LAYERS and LAYERS.index(top) > LAYERS.index(own):
+            problems.append(f"{where}: {own} sits below {top}")
+        if top in SDK_HOMES and path != SDK_HOMES[top]:
+            problems.append(f"{where}: only {SDK_HOMES[top]} may import {top}")
+    return problems
+
+
+def _sources(*folders: str) -> list[tuple[str, str]]:
+    files = []
+    for folder in folders:
+        for file in sorted((ROOT / folder).rglob("*.py")):
+            files.append((file.relative_to(ROOT).as_posix(), file.read_text(encoding="utf-8")))
+    return files
+
+
+def test_the_layer_checker_catches_upward_relative_dynamic_and_config_imports():
+    """The rule below is only worth something if it can fail."""
+    assert _violations("booking/services.py", "from payments import services") != []
+    assert _violations("groups/models.py", "def f():\n    import booking.models\n") != []
+    assert _violations("booking/sub/mod.py", "from ...referrals import x") != []
+    assert _violations("core/x.py", "importlib.import_module('frontend.views')") != []
+    assert _violations("payments/models.py", "from config import settings") != []
+    assert _violations("frontend/views.py", "from tests import factories") != []
+    assert _violations("booking/api.py", "import stripe") != []
+    assert _violations("payments/views.py", "from facebook import GraphAPI") != []
+    # …and lets the allowed shapes through.
+    assert (
+        _violations("frontend/views.py", "from booking import selectors\nfrom core import x") == []
+    )
+    assert _violations("booking/sub/mod.py", "from ..models import Seat\nfrom . import y") == []
+    assert _violations("payments/stripe_gateway.py", "import stripe") == []
+    assert _violations("groups/facebook.py", "import facebook") == []
+    assert _violations("booking/x.py", "from django.conf import settings") == []
+
+
+def test_the_apps_import_only_from_themselves_and_the_layers_below():
+    files = _sources(*LAYERS)
+    assert len(files) > 20, "the scan found too few modules to mean anything"
+    problems = [p for path, source in files for p in _violations(path, source)]
+    assert problems == []
+
+
+def test_only_the_gateways_import_the_stripe_and_facebook_sdks():
+    files = _sources(*LAYERS, "config") + [
+        (name, (ROOT / name).read_text(encoding="utf-8")) for name in ("asgi.py", "manage.py")
+    ]
+    problems = [p for path, source in files for p in _violations(path, source) if "may import" in p]
+    assert problems == []
+
+
+@pytest.mark.django_db
+def test_the_migrations_match_the_models():
+    out = StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+    except SystemExit as exit_:
+        pytest.fail(f"makemigrations has changes to write (exit {exit_.code}):\n{out.getvalue()}")
