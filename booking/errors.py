@@ -23,6 +23,11 @@ class DepartureNotFound(NotFound):
     default_message = _("No such departure.")
 
 
+class DepartureNotBookable(InvalidInput):
+    code = "departure_not_bookable"
+    default_message = _("This train can no longer be booked.")
+
+
 class FareNotOffered(InvalidInput):
     code = "fare_not_offered"
     default_message = _("That fare is not offered on this departure.")

@@ -14,6 +14,7 @@ from booking import pricing
 from booking.errors import (
     CardNumberInvalid,
     DateOutOfRange,
+    DepartureNotBookable,
     DepartureNotFound,
     FareNotOffered,
     NotEligible,
@@ -59,10 +60,13 @@ def station_list(*, query: str = "") -> list[Station]:
     return list(stations)
 
 
-def station_get(*, code: str) -> Station:
+def station_get(*, code: str, field: str = "station") -> Station:
     station = Station.objects.filter(code=code.strip().upper()).first() if code else None
     if station is None:
-        raise UnknownStation(_("Unknown station: %(code)s.") % {"code": code})
+        raise UnknownStation(
+            _("Unknown station: %(code)s.") % {"code": code},
+            fields={field: [_("Unknown station.")]},
+        )
     return station
 
 
@@ -169,18 +173,19 @@ def departure_search(
     """Scheduled departures from origin to destination on a local date (the origin's time
     zone), still to leave, with seats left and the lowest adult price per comfort class."""
     now = now or timezone.now()
-    origin = station_get(code=origin_code)
-    destination = station_get(code=destination_code)
+    origin = station_get(code=origin_code, field="origin")
+    destination = station_get(code=destination_code, field="destination")
     if origin.pk == destination.pk:
         raise SameStations(fields={"destination": [_("Same as the origin.")]})
     zone = origin.zone
     today = now.astimezone(zone).date()
     if on_date < today:
-        raise DateOutOfRange(_("That date is in the past."))
+        raise DateOutOfRange(_("That date is in the past."), fields={"date": [_("In the past.")]})
     max_days = settings.SIDEBYSIDE["SEARCH_MAX_DAYS_AHEAD"]
     if on_date > today + dt.timedelta(days=max_days):
         raise DateOutOfRange(
-            _("Trains can be searched up to %(days)s days ahead.") % {"days": max_days}
+            _("Trains can be searched up to %(days)s days ahead.") % {"days": max_days},
+            fields={"date": [_("Too far ahead.")]},
         )
     start = dt.datetime.combine(on_date, dt.time.min, tzinfo=zone)
     end = start + dt.timedelta(days=1)
@@ -353,6 +358,10 @@ def price_quote(
     """The price of one traveller's ticket on a departure, checking their eligibility:
     age against the passenger type and the card, and the card number."""
     now = now or timezone.now()
+    if departure.status != Departure.Status.SCHEDULED:
+        raise DepartureNotBookable(_("This train is cancelled."))
+    if departure.departs_at <= now:
+        raise DepartureNotBookable(_("This train has already left."))
     fare = (
         DepartureFare.objects.select_related("fare_class")
         .filter(departure=departure, fare_class__code=fare_class_code)
@@ -366,7 +375,7 @@ def price_quote(
     if age is not None and not passenger.accepts_age(age):
         raise NotEligible(
             _("Age %(age)s does not match the passenger type %(type)s.")
-            % {"age": age, "type": passenger.name},
+            % {"age": age, "type": _(passenger.name)},
             fields={"age": [_("Does not match the passenger type.")]},
         )
     reductions: list[tuple[str, int]] = [
@@ -383,7 +392,7 @@ def price_quote(
             )
         if not card.accepts_age(age):
             raise NotEligible(
-                _("The %(card)s is not valid at age %(age)s.") % {"card": card.name, "age": age},
+                _("The %(card)s is not valid at age %(age)s.") % {"card": _(card.name), "age": age},
                 fields={"card": [_("Not valid at this age.")]},
             )
         card_number_validate(card=card, number=card_number)
@@ -424,12 +433,13 @@ def card_number_validate(*, card: DiscountCard, number: str) -> str:
         )
     if len(digits) != card.number_length:
         raise CardNumberInvalid(
-            _("A %(card)s number has %(n)s digits.") % {"card": card.name, "n": card.number_length},
+            _("A %(card)s number has %(n)s digits.")
+            % {"card": _(card.name), "n": card.number_length},
             fields={"card_number": [_("Wrong length.")]},
         )
     if not digits.startswith(card.number_prefix):
         raise CardNumberInvalid(
-            _("This is not a %(card)s number.") % {"card": card.name},
+            _("This is not a %(card)s number.") % {"card": _(card.name)},
             fields={"card_number": [_("Wrong card.")]},
         )
     if not pricing.luhn_valid(digits):

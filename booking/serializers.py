@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -88,6 +89,15 @@ class SeatMapImportSerializer(serializers.Serializer):
 # --- Output --------------------------------------------------------------------------------
 
 
+class CatalogTextField(serializers.CharField):
+    """Catalog text (fare names, conditions, venues) is stored in English, the source
+    language; text the catalogue knows is shown in the request's language, operator text
+    as it was typed."""
+
+    def to_representation(self, value):
+        return gettext(str(value))
+
+
 class StationSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
@@ -130,13 +140,13 @@ class DepartureSummarySerializer(serializers.Serializer):
 
 class FareSerializer(serializers.Serializer):
     code = serializers.CharField()
-    name = serializers.CharField()
+    name = CatalogTextField()
     comfort_class = serializers.ChoiceField(choices=ComfortClass.choices)
     refundable = serializers.BooleanField()
     refund_fee_cents = serializers.IntegerField()
     exchangeable = serializers.BooleanField()
     exchange_fee_cents = serializers.IntegerField()
-    conditions = serializers.CharField()
+    conditions = CatalogTextField()
     price_cents = serializers.IntegerField()
     currency = serializers.CharField()
 
@@ -189,8 +199,8 @@ class EventSerializer(serializers.Serializer):
     slug = serializers.SlugField()
     name = serializers.CharField()
     kind = serializers.CharField()
-    venue = serializers.CharField()
+    venue = CatalogTextField()
     station = StationSerializer()
     starts_on = serializers.DateField()
     ends_on = serializers.DateField()
-    description = serializers.CharField()
+    description = CatalogTextField()

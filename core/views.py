@@ -7,7 +7,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from core.models import WorkerHeartbeat
 
@@ -31,7 +31,7 @@ async def _channel_layer_ok() -> bool:
 
 
 @never_cache
-@require_GET
+@require_safe
 async def healthz(request):
     """Liveness and readiness for a load balancer: 200 when the database answers and a
     message makes a round trip through the channel layer, 503 otherwise."""

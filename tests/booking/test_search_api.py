@@ -367,3 +367,51 @@ def test_the_price_endpoint_with_a_mistyped_card_number_is_refused_with_400(api,
         code="card_number_invalid",
     )
     assert set(error["fields"]) == {"card_number"}
+
+
+def test_unknown_station_and_date_errors_name_the_field_at_fault(api, route):
+    assert assert_error(_search(api, _paris_today(), origin="ZZZZZ"), 400)["fields"].keys() == {
+        "origin"
+    }
+    assert assert_error(_search(api, _paris_today(), destination="ZZZZZ"), 400)[
+        "fields"
+    ].keys() == {"destination"}
+    yesterday = _paris_today() - dt.timedelta(days=1)
+    assert assert_error(_search(api, yesterday), 400)["fields"].keys() == {"date"}
+
+
+def test_the_price_of_a_cancelled_train_is_refused_with_400(api, priced):
+    priced.status = Departure.Status.CANCELLED
+    priced.save(update_fields=["status"])
+    error = assert_error(
+        _price(api, priced, fare_class="standard-2"), 400, code="departure_not_bookable"
+    )
+    assert "cancel" in error["message"].lower() or "supprim" in error["message"].lower()
+
+
+def test_the_price_of_a_train_that_has_left_is_refused_with_400(api, priced):
+    priced.departs_at = timezone.now() - dt.timedelta(minutes=5)
+    priced.arrives_at = priced.departs_at + dt.timedelta(hours=2)
+    priced.save(update_fields=["departs_at", "arrives_at"])
+    assert_error(_price(api, priced, fare_class="standard-2"), 400, code="departure_not_bookable")
+
+
+def test_fare_names_and_demo_conditions_are_shown_in_the_request_language(api, priced):
+    from booking.models import FareClass
+
+    FareClass.objects.filter(code="flex-2").update(
+        conditions=(
+            "Exchangeable free of charge until departure. Refundable until departure, "
+            "minus the refund fee."
+        )
+    )
+    fares = {
+        f["code"]: f
+        for f in api.get(f"/api/departures/{priced.id}/", HTTP_ACCEPT_LANGUAGE="fr").json()["fares"]
+    }
+    assert fares["flex-2"]["conditions"].startswith("Échangeable sans frais")
+    fares = {
+        f["code"]: f
+        for f in api.get(f"/api/departures/{priced.id}/", HTTP_ACCEPT_LANGUAGE="en").json()["fares"]
+    }
+    assert fares["flex-2"]["conditions"].startswith("Exchangeable free of charge")
