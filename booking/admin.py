@@ -36,7 +36,7 @@ from booking.models import (
     Station,
     Vehicle,
 )
-from booking.services import coach_neighbours_rebuild, vehicle_import
+from booking.services import coach_neighbours_rebuild, departures_cancel, vehicle_import
 from core.errors import DomainError
 
 
@@ -433,13 +433,9 @@ class DepartureAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Cancel selected departures"), permissions=["change"])
     def cancel_departures(self, request, queryset):
-        to_cancel = list(queryset.filter(status=Departure.Status.SCHEDULED))
-        if to_cancel:
-            Departure.objects.filter(
-                pk__in=[d.pk for d in to_cancel], status=Departure.Status.SCHEDULED
-            ).update(status=Departure.Status.CANCELLED)
-            for departure in to_cancel:
-                self.log_change(request, departure, gettext("Cancelled from the list."))
+        to_cancel = departures_cancel(departure_ids=list(queryset.values_list("pk", flat=True)))
+        for departure in to_cancel:
+            self.log_change(request, departure, gettext("Cancelled from the list."))
         self.message_user(
             request,
             ngettext(

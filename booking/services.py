@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from booking.errors import SeatMapInUse, SeatMapInvalid
-from booking.models import Coach, Facing, NeighbourKind, Seat, SeatNeighbour, Vehicle
+from booking.models import Coach, Departure, Facing, NeighbourKind, Seat, SeatNeighbour, Vehicle
 
 
 def _neighbour_pairs(seats: list[Seat]) -> list[tuple[Seat, Seat, str]]:
@@ -157,3 +157,20 @@ def coach_neighbours_rebuild(*, coach: Coach) -> None:
     """Derive a coach's neighbours again after its seats were edited by hand (admin)."""
     SeatNeighbour.objects.filter(seat__coach=coach).delete()
     _neighbours_store(list(coach.seats.all()))
+
+
+@transaction.atomic
+def departures_cancel(*, departure_ids: list[int]) -> list[Departure]:
+    """Cancel the scheduled departures among ``departure_ids``; returns those it cancelled.
+    Rows are locked in id order (no deadlock with another cancel), and one already
+    cancelled is left alone, so running it twice changes nothing. Later issues release the
+    trips' holds and refund their members here."""
+    departures = list(
+        Departure.objects.select_for_update()
+        .filter(pk__in=departure_ids, status=Departure.Status.SCHEDULED)
+        .order_by("pk")
+    )
+    Departure.objects.filter(pk__in=[d.pk for d in departures]).update(
+        status=Departure.Status.CANCELLED
+    )
+    return departures
