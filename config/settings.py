@@ -57,6 +57,13 @@ INSTALLED_APPS = [
     "payments",
     "referrals",
     "frontend",
+    # After ours: frontend's templates override allauth's (account/login.html, …).
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    # Registers the "facebook" provider id; SOCIALACCOUNT_PROVIDERS below swaps its class
+    # for groups.facebook_login's, which reads every URL from the settings.
+    "allauth.socialaccount.providers.facebook",
 ]
 
 MIDDLEWARE = [
@@ -69,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -139,6 +147,82 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",  # the admin's operators
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+
+# Identity (django-allauth; see docs/identity.md). Two doors, no passwords for travellers:
+# Facebook Login (OAuth code flow, full-page redirect) or an e-mail address confirmed by a
+# one-time code. Both redirect flows work inside Facebook's in-app browser: no popup, and
+# only our own first-party, SameSite=Lax session cookie.
+ACCOUNT_ADAPTER = "groups.identity.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "groups.identity.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*"]  # no username, no password; the name comes from the form
+ACCOUNT_SIGNUP_FORM_CLASS = "groups.forms.SignupForm"
+ACCOUNT_USER_DISPLAY = "groups.selectors.user_display"
+ACCOUNT_UNIQUE_EMAIL = True
+# A new guest confirms their address with a code before the account can be used; a
+# returning guest asks for a login code. Same answer whether the address is known or not.
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 3
+ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 600  # e-mail can take a few minutes to arrive on a phone
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_MAX_ATTEMPTS = 3
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_TIMEOUT = 600
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_LOGOUT_ON_GET = False  # logging out is a POST (a link must not log anyone out)
+ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Sidebyside] "
+# Counted in the cache (Redis when REDIS_URL is set, so shared by every web process).
+# "ip" counts per client address, "key" per e-mail address; "3/m/key" lets someone ask
+# for a new code a few times a minute but stops an address being flooded.
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+    "request_login_code": "20/m/ip,3/m/key",
+    "confirm_email": "1/10s/key",
+    "reset_password": "20/m/ip,5/m/key",
+}
+SOCIALACCOUNT_ONLY = False
+SOCIALACCOUNT_AUTO_SIGNUP = True
+# Facebook may give no address (declined, or a phone-only account): still welcome.
+SOCIALACCOUNT_EMAIL_REQUIRED = False
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never join accounts on an unverified address
+SOCIALACCOUNT_QUERY_EMAIL = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False  # start a login with a POST (CSRF-safe)
+
+# --- E-mail ---------------------------------------------------------------------------
+# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; EMAIL_BACKEND replaces the
+# backend. In development the default prints messages (login codes included) on the
+# console; in production it is an SMTP server on localhost (a console backend there would
+# lose every login code, and `check --deploy` says so).
+_email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+_email_options = {
+    "host": _email["EMAIL_HOST"],
+    "port": _email["EMAIL_PORT"],
+    "username": _email["EMAIL_HOST_USER"],
+    "password": _email["EMAIL_HOST_PASSWORD"],
+    "use_tls": _email.get("EMAIL_USE_TLS"),
+    "use_ssl": _email.get("EMAIL_USE_SSL"),
+}
+MAILERS = {
+    "default": {
+        "BACKEND": env.str("EMAIL_BACKEND", default=_email["EMAIL_BACKEND"]),
+        "OPTIONS": {k: v for k, v in _email_options.items() if v},
+    }
+}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Sidebyside <noreply@localhost>")
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="fr")
@@ -223,7 +307,9 @@ LOGGING = {
 # Graph API and login dialog (tests/fakes/facebook_server.py). See docs/facebook.md.
 FACEBOOK_APP_ID = env.str("FACEBOOK_APP_ID", default="")
 FACEBOOK_APP_SECRET = env.str("FACEBOOK_APP_SECRET", default="")
-FACEBOOK_SANDBOX = not FACEBOOK_APP_ID
+# The run command starts the fake and hands its app id to the web process with
+# FACEBOOK_SANDBOX=1, so the pages still say "sandbox" there.
+FACEBOOK_SANDBOX = env.bool("FACEBOOK_SANDBOX", default=not FACEBOOK_APP_ID)
 # Pinned on purpose: facebook-sdk's own version list stops at 3.1; groups/facebook.py sets
 # this one on each client. Each Graph version lives about two years: move it forward then.
 FACEBOOK_GRAPH_VERSION = env.str("FACEBOOK_GRAPH_VERSION", default="v23.0")
@@ -234,3 +320,18 @@ FACEBOOK_TIMEOUT_SECONDS = env.float("FACEBOOK_TIMEOUT_SECONDS", default=5.0)
 FACEBOOK_SIGNED_REQUEST_MAX_AGE_SECONDS = env.int(
     "FACEBOOK_SIGNED_REQUEST_MAX_AGE_SECONDS", default=3600
 )
+
+# django-allauth's Facebook provider, replaced by groups.facebook_login's subclass, which
+# reads the app id, secret and URLs from the FACEBOOK_* settings above on every request
+# (never from the database). See docs/facebook.md.
+SOCIALACCOUNT_REQUESTS_TIMEOUT = FACEBOOK_TIMEOUT_SECONDS
+SOCIALACCOUNT_PROVIDERS = {
+    "facebook": {
+        "provider_class": "groups.facebook_login.provider.FacebookLoginProvider",
+        "METHOD": "oauth2",  # a full-page redirect; the JS SDK popup never returns in-app
+        "VERSION": FACEBOOK_GRAPH_VERSION,
+        "SCOPE": ["public_profile", "email", "user_friends"],
+        "AUTH_PARAMS": {},
+        "EXCHANGE_TOKEN": False,
+    }
+}

@@ -125,3 +125,14 @@ def facebook_login(facebook_settings):
         return exchange.json()["access_token"]
 
     return login
+
+
+@pytest.fixture
+def fresh_rate_limits(settings):
+    """allauth counts rate limits in the cache, which outlives a test (and, with Redis, a
+    run): each test gets its own key prefix, so earlier requests count for nothing, and
+    nothing is flushed that other processes may be using."""
+    default = settings.CACHES["default"]
+    settings.CACHES = settings.CACHES | {
+        "default": default | {"KEY_PREFIX": f"test-{secrets.token_hex(8)}"}
+    }

@@ -1,30 +1,62 @@
+import os
+import selectors
 import signal
 import subprocess
 import sys
 import time
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+# What the fake Facebook prints once it listens (tests/fakes/facebook_server.py, main()).
+SANDBOX_VARIABLES = (
+    "FACEBOOK_APP_ID",
+    "FACEBOOK_APP_SECRET",
+    "FACEBOOK_GRAPH_URL",
+    "FACEBOOK_DIALOG_URL",
+)
+SANDBOX_START_SECONDS = 15
 
 
 class Command(BaseCommand):
     help = (
-        "Run the app for local use: Daphne (HTTP + websockets) and, beside it, the worker. "
-        "Ctrl-C stops both; if either dies, the other is stopped too."
+        "Run the app for local use: Daphne (HTTP + websockets) and, beside it, the worker; "
+        "without FACEBOOK_APP_ID, also the Facebook sandbox (a fake Facebook on loopback). "
+        "Ctrl-C stops them all; if one dies, the others are stopped too."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-worker", action="store_true")
+        parser.add_argument(
+            "--facebook-sandbox-port",
+            type=int,
+            default=0,
+            help="port of the Facebook sandbox on 127.0.0.1 (default: any free port)",
+        )
 
-    def handle(self, *args, host, port, no_worker, **options):
+    def handle(self, *args, host, port, no_worker, facebook_sandbox_port, **options):
         python = sys.executable
+        env = os.environ.copy()
+        children: dict[str, subprocess.Popen] = {}
+        if not settings.FACEBOOK_APP_ID:
+            # Sandbox mode: the web process talks to the fake as if it were Facebook, and
+            # knows (FACEBOOK_SANDBOX=1) to label it as such on the login page.
+            sandbox, values = self._facebook_sandbox_start(python, facebook_sandbox_port)
+            children["facebook sandbox"] = sandbox
+            env.update(values, FACEBOOK_SANDBOX="1")
+            self.stdout.write(
+                f"Facebook sandbox (local demo, not the real Facebook) at "
+                f"{values['FACEBOOK_DIALOG_URL']}"
+            )
         commands = {
             "web": [python, "-m", "daphne", "-b", host, "-p", str(port), "asgi:application"],
         }
         if not no_worker:
             commands["worker"] = [python, "manage.py", "worker"]
-        children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}  # noqa: S603
+        for name, cmd in commands.items():
+            children[name] = subprocess.Popen(cmd, env=env)  # noqa: S603
         self.stdout.write(self.style.SUCCESS(f"Sidebyside is running at http://{host}:{port}/"))
         stopping = False
 
@@ -54,3 +86,50 @@ class Command(BaseCommand):
                     child.kill()
         if exit_code:
             sys.exit(exit_code)
+
+    def _facebook_sandbox_start(self, python: str, port: int):
+        """Start the fake Facebook and read the settings it prints for the web process."""
+        sandbox = subprocess.Popen(  # noqa: S603
+            [
+                python,
+                "-m",
+                "tests.fakes.facebook_server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.PIPE,
+        )
+        values: dict[str, str] = {}
+        pending = b""
+        deadline = time.monotonic() + SANDBOX_START_SECONDS
+        # Raw reads on the descriptor: a buffered readline could swallow several lines
+        # into its buffer while select() then waits for more.
+        fd = sandbox.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while len(values) < len(SANDBOX_VARIABLES) and time.monotonic() < deadline:
+                if not selector.select(timeout=0.2):
+                    if sandbox.poll() is not None:
+                        break
+                    continue
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break  # it exited
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    name, equals, value = line.decode().strip().partition("=")
+                    if equals and name in SANDBOX_VARIABLES:
+                        values[name] = value
+        if len(values) < len(SANDBOX_VARIABLES):
+            if sandbox.poll() is None:
+                sandbox.kill()
+                sandbox.wait()
+            raise CommandError(
+                "The Facebook sandbox (tests/fakes/facebook_server.py) did not start. "
+                "Set FACEBOOK_APP_ID and FACEBOOK_APP_SECRET to use a real Facebook app."
+            )
+        return sandbox, values

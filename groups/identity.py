@@ -1,0 +1,123 @@
+"""django-allauth's adapters: where its login flows meet our profiles and settings.
+
+- The Facebook app comes from ``FACEBOOK_APP_ID``/``FACEBOOK_APP_SECRET``, read on every
+  request (never the database), so the sandbox and the tests can point it elsewhere.
+- A signup, or any Facebook login, creates or refreshes the ``Profile``.
+- A failed Facebook login is one clear page, with the status that says what happened
+  (503 Facebook unreachable, 400 refused), never a 500.
+"""
+
+import logging
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialApp
+from allauth.socialaccount.providers.base.constants import AuthError
+from django.conf import settings
+from django.shortcuts import render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from requests import RequestException
+
+from groups import services
+from groups.errors import FacebookTokenRefused, FacebookUnavailable
+from groups.facebook_login.views import FacebookLoginFailed
+
+logger = logging.getLogger(__name__)
+
+FACEBOOK = "facebook"
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    """The e-mail side: allauth's defaults (the signup form creates the profile)."""
+
+
+def _facebook_profile_save(request, sociallogin, user) -> None:
+    if sociallogin.account.provider != FACEBOOK:
+        return
+    data = sociallogin.account.extra_data or {}
+    picture = (data.get("picture") or {}).get("data") or {}
+    services.profile_create_or_update_from_facebook(
+        user=user,
+        facebook_id=str(sociallogin.account.uid),
+        name=data.get("name"),
+        picture_url=picture.get("url"),
+        language=get_language(),
+    )
+
+
+def _login_error(exception, state_missing: bool) -> tuple[str, int]:
+    error = exception.error if isinstance(exception, FacebookLoginFailed) else None
+    if isinstance(error, FacebookTokenRefused):
+        return (
+            _(
+                "Facebook did not confirm this login, so we refused it. "
+                "Please try again from this page."
+            ),
+            400,
+        )
+    if isinstance(error, FacebookUnavailable) or isinstance(exception, RequestException):
+        return (
+            _(
+                "Facebook cannot be reached right now. Please try again in a moment, "
+                "or continue with your e-mail address."
+            ),
+            503,
+        )
+    if state_missing:
+        return (
+            _(
+                "This login did not start here, or it took too long. "
+                "Please start again from this page."
+            ),
+            400,
+        )
+    return (
+        _("Facebook login did not work. Please try again, or continue with your e-mail."),
+        400,
+    )
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def list_apps(self, request, provider=None, client_id=None):
+        """Our one app, from the settings: none when no app id is configured."""
+        app_id, secret = settings.FACEBOOK_APP_ID, settings.FACEBOOK_APP_SECRET
+        if not app_id or not secret or provider not in (None, FACEBOOK):
+            return []
+        if client_id is not None and client_id != app_id:
+            return []
+        return [SocialApp(provider=FACEBOOK, name="Facebook", client_id=app_id, secret=secret)]
+
+    def save_user(self, request, sociallogin, form=None):
+        user = super().save_user(request, sociallogin, form=form)
+        _facebook_profile_save(request, sociallogin, user)
+        return user
+
+    def pre_social_login(self, request, sociallogin) -> None:
+        # Someone who logged in before: refresh their name and picture from Facebook.
+        if sociallogin.is_existing:
+            _facebook_profile_save(request, sociallogin, sociallogin.user)
+
+    def on_authentication_error(
+        self, request, provider, error=None, exception=None, extra_context=None
+    ) -> None:
+        if error == AuthError.CANCELLED:
+            return  # allauth's "login cancelled" page
+        extra_context = extra_context or {}
+        state_missing = exception is None and "state_id" in extra_context
+        message, status = _login_error(exception, state_missing)
+        logger.warning(
+            "Facebook login failed: error=%s exception=%r state_missing=%s",
+            error,
+            exception,
+            state_missing,
+        )
+        raise ImmediateHttpResponse(
+            render(
+                request,
+                "socialaccount/authentication_error.html",
+                {"login_error_message": message},
+                status=status,
+            )
+        )
