@@ -1,0 +1,1 @@
+"""Benchmarks (see README.md). A package so that the server can import ``bench.settings``."""
