@@ -51,3 +51,16 @@ class SeatMapInvalid(InvalidInput):
 class SeatMapInUse(Conflict):
     code = "seat_map_in_use"
     default_message = _("This vehicle has departures; its seat map cannot be replaced.")
+
+
+class TripNotFound(NotFound):
+    """The trip does not exist, or is private and the person is not one of its travellers:
+    the same answer for both."""
+
+    code = "trip_not_found"
+    default_message = _("This trip does not exist, or you are not one of its travellers.")
+
+
+class EventNotFound(NotFound):
+    code = "event_not_found"
+    default_message = _("No such event.")

@@ -7,6 +7,7 @@ shown in the station's own time zone.
 
 import zoneinfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
@@ -435,3 +436,86 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Trip(models.Model):
+    """A journey a friend group plans together: where from, where to (a station, or an
+    event whose nearest station is the destination), when (a date or a range of dates),
+    one way or return. The group (``groups.FriendGroup``) holds its members, roles and
+    privacy; a group plans one or more trips. The live plan (legs, the departure poll,
+    each member's fare and seat) hangs off the trip and bumps ``version`` on every change.
+    """
+
+    class Status(models.TextChoices):
+        PLANNING = "planning", _("Planning")
+        BOOKED = "booked", _("Booked")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    group = models.ForeignKey(
+        "groups.FriendGroup",
+        on_delete=models.PROTECT,
+        related_name="trips",
+        verbose_name=_("friend group"),
+    )
+    title = models.CharField(_("title"), max_length=120)
+    origin = models.ForeignKey(
+        Station, on_delete=models.PROTECT, related_name="+", verbose_name=_("from")
+    )
+    destination = models.ForeignKey(
+        Station, on_delete=models.PROTECT, related_name="+", verbose_name=_("to")
+    )
+    event = models.ForeignKey(
+        Event,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="trips",
+        verbose_name=_("event"),
+    )
+    outbound_from = models.DateField(_("leave on or after"))
+    outbound_to = models.DateField(_("leave on or before"))
+    return_from = models.DateField(_("come back on or after"), null=True, blank=True)
+    return_to = models.DateField(_("come back on or before"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PLANNING
+    )
+    # Bumped by every change to the plan; every live event carries the new value.
+    version = models.PositiveBigIntegerField(_("version"), default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["outbound_from", "pk"]
+        verbose_name = _("trip")
+        verbose_name_plural = _("trips")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(origin=F("destination")), name="trip_origin_not_destination"
+            ),
+            models.CheckConstraint(
+                condition=Q(outbound_to__gte=F("outbound_from")), name="trip_outbound_ordered"
+            ),
+            models.CheckConstraint(
+                condition=(Q(return_from__isnull=True) & Q(return_to__isnull=True))
+                | (
+                    Q(return_from__isnull=False)
+                    & Q(return_to__gte=F("return_from"))
+                    & Q(return_from__gte=F("outbound_from"))
+                ),
+                name="trip_return_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_return(self) -> bool:
+        return self.return_from is not None

@@ -16,9 +16,11 @@ from booking.errors import (
     DateOutOfRange,
     DepartureNotBookable,
     DepartureNotFound,
+    EventNotFound,
     FareNotOffered,
     NotEligible,
     SameStations,
+    TripNotFound,
     UnknownStation,
 )
 from booking.models import (
@@ -35,7 +37,11 @@ from booking.models import (
     SeatAllocation,
     SeatNeighbour,
     Station,
+    Trip,
 )
+from groups.errors import GroupNotFound
+from groups.models import FriendGroup, Membership
+from groups.selectors import GroupAccess, group_access, user_memberships
 
 
 def live_allocation_q(*, now: dt.datetime | None = None, prefix: str = "") -> Q:
@@ -452,3 +458,83 @@ def card_number_validate(*, card: DiscountCard, number: str) -> str:
 
 def fare_class_list() -> list[FareClass]:
     return list(FareClass.objects.all())
+
+
+# --- Trips -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TripView:
+    """A trip as ``viewer`` may see it: ``access`` says whether they are a traveller, the
+    organiser, waiting for approval, or a stranger looking at a public trip."""
+
+    trip: Trip
+    access: GroupAccess
+
+    @property
+    def group(self):
+        return self.access.group
+
+
+def _trips():
+    return Trip.objects.select_related("origin", "destination", "event", "group")
+
+
+def trip_get_for(*, user, trip_id: int) -> TripView:
+    """The one way to read a trip (three queries at most). A private or link trip does
+    not exist for someone who is not one of its travellers: ``TripNotFound``."""
+    trip = _trips().filter(pk=trip_id).first()
+    if trip is None:
+        raise TripNotFound()
+    try:
+        access = group_access(user=user, group_id=trip.group_id)
+    except GroupNotFound:
+        raise TripNotFound() from None
+    return TripView(trip=trip, access=access)
+
+
+def trips_for_user(*, user) -> list[tuple[Trip, Membership]]:
+    """The trips of every group the user is in or waiting for, soonest first, each with the
+    user's membership (two queries)."""
+    memberships = {m.group_id: m for m in user_memberships(user=user)}
+    trips = _trips().filter(group_id__in=memberships).order_by("outbound_from", "pk")
+    return [(trip, memberships[trip.group_id]) for trip in trips]
+
+
+def trip_member_counts(*, group_ids) -> dict[int, int]:
+    """Active travellers per group (one query)."""
+    rows = (
+        Membership.objects.filter(group_id__in=group_ids, status=Membership.Status.ACTIVE)
+        .values("group_id")
+        .annotate(n=Count("pk"))
+    )
+    return {row["group_id"]: row["n"] for row in rows}
+
+
+def event_get(*, slug: str) -> Event:
+    event = Event.objects.select_related("station").filter(slug=slug).first()
+    if event is None:
+        raise EventNotFound()
+    return event
+
+
+def event_public_trips(*, event: Event, today: dt.date | None = None) -> list[Trip]:
+    """Public trips to ``event`` still being planned, soonest first (one query); each has
+    ``member_count`` (active travellers)."""
+    today = today or timezone.localdate()
+    return list(
+        _trips()
+        .filter(
+            event=event,
+            group__privacy=FriendGroup.Privacy.PUBLIC,
+            status=Trip.Status.PLANNING,
+            outbound_to__gte=today,
+        )
+        .annotate(
+            member_count=Count(
+                "group__memberships",
+                filter=Q(group__memberships__status=Membership.Status.ACTIVE),
+            )
+        )
+        .order_by("outbound_from", "pk")
+    )

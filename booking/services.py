@@ -1,10 +1,35 @@
-"""Writes to the catalog. Each function runs in one transaction."""
+"""Writes to the catalog and to trips. Each function runs in one transaction."""
 
+import datetime as dt
+
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from booking.errors import SeatMapInUse, SeatMapInvalid
-from booking.models import Coach, Departure, Facing, NeighbourKind, Seat, SeatNeighbour, Vehicle
+from booking.errors import (
+    DateOutOfRange,
+    EventNotFound,
+    SameStations,
+    SeatMapInUse,
+    SeatMapInvalid,
+)
+from booking.models import (
+    Coach,
+    Departure,
+    Event,
+    Facing,
+    NeighbourKind,
+    Seat,
+    SeatNeighbour,
+    Trip,
+    Vehicle,
+)
+from booking.selectors import station_get
+from core.errors import InvalidInput
+from groups.errors import NotOrganiser
+from groups.selectors import group_access
+from groups.services import group_create
 
 
 def _neighbour_pairs(seats: list[Seat]) -> list[tuple[Seat, Seat, str]]:
@@ -174,3 +199,125 @@ def departures_cancel(*, departure_ids: list[int]) -> list[Departure]:
         status=Departure.Status.CANCELLED
     )
     return departures
+
+
+# --- Trips -------------------------------------------------------------------------------
+
+
+def _trip_dates(
+    *,
+    outbound_from: dt.date,
+    outbound_to: dt.date | None,
+    return_from: dt.date | None,
+    return_to: dt.date | None,
+    today: dt.date,
+) -> tuple[dt.date, dt.date, dt.date | None, dt.date | None]:
+    max_days = settings.SIDEBYSIDE["SEARCH_MAX_DAYS_AHEAD"]
+    last_day = today + dt.timedelta(days=max_days)
+    outbound_to = outbound_to or outbound_from
+    if return_from is None and return_to is not None:
+        return_from = return_to
+    if return_from is not None:
+        return_to = return_to or return_from
+    errors: dict[str, list[str]] = {}
+    if outbound_from < today:
+        errors["outbound_from"] = [_("Choose a day from today on.")]
+    elif outbound_from > last_day:
+        errors["outbound_from"] = [
+            _("Trains can be planned up to %(days)d days ahead.") % {"days": max_days}
+        ]
+    if outbound_to < outbound_from:
+        errors["outbound_to"] = [_("The last day must come after the first.")]
+    elif outbound_to > last_day:
+        errors["outbound_to"] = [
+            _("Trains can be planned up to %(days)d days ahead.") % {"days": max_days}
+        ]
+    if return_from is not None:
+        if return_from < outbound_from:
+            errors["return_from"] = [_("You cannot come back before you leave.")]
+        elif return_to < return_from:
+            errors["return_to"] = [_("The last day must come after the first.")]
+        elif return_to > last_day:
+            errors["return_to"] = [
+                _("Trains can be planned up to %(days)d days ahead.") % {"days": max_days}
+            ]
+    if errors:
+        raise DateOutOfRange(_("Some dates do not work for this trip."), fields=errors)
+    return outbound_from, outbound_to, return_from, return_to
+
+
+@transaction.atomic
+def trip_create(
+    *,
+    organiser,
+    origin_code: str,
+    destination_code: str | None = None,
+    event_slug: str | None = None,
+    outbound_from: dt.date,
+    outbound_to: dt.date | None = None,
+    return_from: dt.date | None = None,
+    return_to: dt.date | None = None,
+    title: str = "",
+    group_id: int | None = None,
+    privacy: str = "private",
+    requires_approval: bool = False,
+    max_members: int | None = None,
+    today: dt.date | None = None,
+) -> Trip:
+    """A new trip, for a new friend group (organised by ``organiser``) or, with
+    ``group_id``, for a group ``organiser`` already organises ("the same friends again").
+
+    The destination is a station, or an event's nearest station. The privacy, approval
+    rule and size are the new group's; an existing group keeps its own.
+    """
+    origin = station_get(code=origin_code, field="origin")
+    event = None
+    if event_slug:
+        event = Event.objects.select_related("station").filter(slug=event_slug).first()
+        if event is None:
+            raise EventNotFound(fields={"event": [_("No such event.")]})
+        destination = event.station
+    elif destination_code:
+        destination = station_get(code=destination_code, field="destination")
+    else:
+        raise InvalidInput(
+            _("Choose a destination or an event."),
+            fields={"destination": [_("Choose a destination or an event.")]},
+        )
+    if origin.pk == destination.pk:
+        raise SameStations(fields={"destination": [SameStations.default_message]})
+    outbound_from, outbound_to, return_from, return_to = _trip_dates(
+        outbound_from=outbound_from,
+        outbound_to=outbound_to,
+        return_from=return_from,
+        return_to=return_to,
+        today=today or timezone.localdate(),
+    )
+    title = " ".join((title or "").split())
+    if not title:
+        title = event.name if event else f"{origin.city} → {destination.city}"
+    if group_id is None:
+        group = group_create(
+            organiser=organiser,
+            name=title,
+            privacy=privacy,
+            requires_approval=requires_approval,
+            max_members=max_members,
+        )
+    else:
+        group = group_access(user=organiser, group_id=group_id)
+        if not group.is_organiser:
+            raise NotOrganiser(_("Only the group's organiser can plan a new trip for it."))
+        group = group.group
+    return Trip.objects.create(
+        group=group,
+        title=title[: Trip._meta.get_field("title").max_length],
+        origin=origin,
+        destination=destination,
+        event=event,
+        outbound_from=outbound_from,
+        outbound_to=outbound_to,
+        return_from=return_from,
+        return_to=return_to,
+        created_by=organiser,
+    )

@@ -275,6 +275,18 @@ SIDEBYSIDE = {
     "SEARCH_MAX_DAYS_AHEAD": env.int("SEARCH_MAX_DAYS_AHEAD", default=365),
     # How often the worker looks for due jobs, in seconds.
     "WORKER_INTERVAL_SECONDS": env.float("WORKER_INTERVAL_SECONDS", default=2.0),
+    # Friend groups: how many travellers a new trip takes unless the organiser says
+    # otherwise, and the most an organiser may choose.
+    "GROUP_MAX_MEMBERS_DEFAULT": env.int("GROUP_MAX_MEMBERS_DEFAULT", default=9),
+    "GROUP_MAX_MEMBERS_LIMIT": env.int("GROUP_MAX_MEMBERS_LIMIT", default=20),
+    # Invitations: how long a new link lasts unless the organiser says otherwise, and the
+    # longest they may choose, in days; whether members (not only the organiser) invite.
+    "INVITATION_TTL_DAYS": env.int("INVITATION_TTL_DAYS", default=14),
+    "INVITATION_MAX_TTL_DAYS": env.int("INVITATION_MAX_TTL_DAYS", default=60),
+    "MEMBERS_CAN_INVITE": env.bool("MEMBERS_CAN_INVITE", default=False),
+    # Rate limits (django-ratelimit syntax) per user on joining and creating invitations.
+    "RATE_JOIN": env.str("RATE_JOIN", default="20/h"),
+    "RATE_INVITE": env.str("RATE_INVITE", default="30/h"),
 }
 
 # --- Security (production) ------------------------------------------------------------

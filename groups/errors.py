@@ -7,7 +7,7 @@ Graph API's own error details are kept on the exception for logs, never shown to
 
 from django.utils.translation import gettext_lazy as _
 
-from core.errors import DomainError
+from core.errors import Conflict, DomainError, NotFound
 
 
 class FacebookError(DomainError):
@@ -71,3 +71,93 @@ class SignedRequestInvalid(DomainError):
         # Which check failed (malformed, too_large, signature, algorithm, expired, future),
         # for logs and tests; the answer's code stays the same whatever the reason.
         self.reason = reason
+
+
+# --- Friend groups and invitations ----------------------------------------------------
+
+
+class GroupNotFound(NotFound):
+    """The group does not exist, or the person may not know it does (a private group)."""
+
+    code = "group_not_found"
+    default_message = _("This trip does not exist, or you are not one of its travellers.")
+
+
+class NotOrganiser(DomainError):
+    code = "not_organiser"
+    status = 403
+    default_message = _("Only the trip's organiser can do that.")
+
+
+class NotMember(DomainError):
+    code = "not_member"
+    status = 403
+    default_message = _("Only the trip's travellers can do that.")
+
+
+class MemberNotFound(NotFound):
+    code = "member_not_found"
+    default_message = _("That person is not one of the trip's travellers.")
+
+
+class InvitationNotFound(NotFound):
+    """Unknown or forged: the same answer for both, so a guess learns nothing."""
+
+    code = "invitation_not_found"
+    default_message = _(
+        "This invitation link is not valid. Check that you have the whole link, or ask the "
+        "organiser for a new one."
+    )
+
+
+class InvitationExpired(DomainError):
+    code = "invitation_expired"
+    status = 410
+    default_message = _("This invitation has expired. Ask the organiser for a new link.")
+
+
+class InvitationRevoked(DomainError):
+    code = "invitation_revoked"
+    status = 410
+    default_message = _(
+        "The organiser has withdrawn this invitation. Ask them for a new link if you "
+        "still want to join."
+    )
+
+
+class InvitationUsedUp(DomainError):
+    code = "invitation_used_up"
+    status = 410
+    default_message = _("This invitation has already been used. Ask the organiser for a new one.")
+
+
+class InvitationForSomeoneElse(DomainError):
+    code = "invitation_for_someone_else"
+    status = 403
+    default_message = _("This invitation was sent to someone else. Ask the organiser for a link.")
+
+
+class GroupFull(Conflict):
+    code = "group_full"
+    default_message = _("This trip is full: it already has as many travellers as it takes.")
+
+
+class RemovedFromGroup(DomainError):
+    code = "removed_from_group"
+    status = 403
+    default_message = _("The organiser has taken you off this trip. Ask them if you can come back.")
+
+
+class OrganiserMustHandOver(Conflict):
+    code = "organiser_must_hand_over"
+    default_message = _(
+        "You organise this trip: hand the role over to another traveller before you leave."
+    )
+
+
+class GroupNotJoinable(DomainError):
+    """A group that is not public joined without an invitation."""
+
+    code = "group_not_joinable"
+    status = 403
+    default_message = _("You need an invitation to join this trip.")

@@ -1,10 +1,20 @@
-"""Reads about people. Each costs at most one query."""
+"""Reads about people and their friend groups. Each says how many queries it costs."""
 
+import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from groups.models import Profile
+from groups.errors import (
+    GroupNotFound,
+    InvitationExpired,
+    InvitationNotFound,
+    InvitationRevoked,
+    InvitationUsedUp,
+)
+from groups.models import FriendGroup, Invitation, Membership, Profile
 
 
 def profile_get(*, user) -> Profile | None:
@@ -40,3 +50,163 @@ def facebook_login_state() -> FacebookLoginState:
         available=bool(settings.FACEBOOK_APP_ID and settings.FACEBOOK_APP_SECRET),
         sandbox=settings.FACEBOOK_SANDBOX,
     )
+
+
+# --- Friend groups -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupAccess:
+    """What ``user`` may see of a group. ``membership`` is theirs (None for a stranger)."""
+
+    group: FriendGroup
+    membership: Membership | None
+
+    @property
+    def is_member(self) -> bool:
+        return self.membership is not None and self.membership.is_active
+
+    @property
+    def is_organiser(self) -> bool:
+        return self.membership is not None and self.membership.is_organiser
+
+    @property
+    def is_pending(self) -> bool:
+        return self.membership is not None and self.membership.status == Membership.Status.PENDING
+
+
+def group_access(*, user, group_id: int) -> GroupAccess:
+    """The one access check for reading a group (two queries at most).
+
+    A member, or someone waiting for approval, always gets it; anyone else only for a
+    public group. Everyone else gets ``GroupNotFound``, as if the group did not exist: a
+    private group is invisible, and a link group is reached through its invitation only.
+    """
+    group = FriendGroup.objects.filter(pk=group_id).first()
+    if group is None:
+        raise GroupNotFound()
+    membership = None
+    if user is not None and user.is_authenticated:
+        membership = Membership.objects.filter(group=group, user=user).first()
+    access = GroupAccess(group=group, membership=membership)
+    if access.is_member or access.is_pending or group.privacy == FriendGroup.Privacy.PUBLIC:
+        return access
+    raise GroupNotFound()
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """One traveller as the others see them. ``details_visible``: whether the viewer may see
+    their card, age and price (their own, or they chose to show them)."""
+
+    user_id: int
+    name: str
+    avatar_url: str
+    role: str
+    status: str
+    joined_at: object
+    is_viewer: bool
+    details_visible: bool
+
+
+def group_members(*, group: FriendGroup, viewer, include_pending: bool = False) -> list[MemberView]:
+    """The group's travellers (and, for the organiser, those waiting), in joining order.
+
+    One query whatever the group's size.
+    """
+    statuses = [Membership.Status.ACTIVE]
+    if include_pending:
+        statuses.append(Membership.Status.PENDING)
+    memberships = (
+        Membership.objects.filter(group=group, status__in=statuses)
+        .select_related("user", "user__profile")
+        .order_by("joined_at", "pk")
+    )
+    viewer_id = viewer.pk if viewer is not None and viewer.is_authenticated else None
+    members = []
+    for membership in memberships:
+        profile = getattr(membership.user, "profile", None)
+        name = (profile.display_name if profile else "") or membership.user.get_full_name()
+        members.append(
+            MemberView(
+                user_id=membership.user_id,
+                name=name or _("Traveller"),
+                avatar_url=profile.avatar_url if profile else "",
+                role=membership.role,
+                status=membership.status,
+                joined_at=membership.joined_at,
+                is_viewer=membership.user_id == viewer_id,
+                details_visible=membership.user_id == viewer_id or membership.shares_details,
+            )
+        )
+    return members
+
+
+def user_memberships(*, user, statuses=(Membership.Status.ACTIVE, Membership.Status.PENDING)):
+    """The user's memberships with their groups, newest first (one query)."""
+    return list(
+        Membership.objects.filter(user=user, status__in=statuses)
+        .select_related("group")
+        .order_by("-joined_at")
+    )
+
+
+def invitations_for_user(*, user) -> list[Invitation]:
+    """Personal invitations sent to ``user`` that they can still accept (one query).
+
+    The token is not stored, so the page accepts these by id (``invitation_accept_personal``).
+    """
+    now = timezone.now()
+    return list(
+        Invitation.objects.filter(invitee=user, revoked_at__isnull=True, expires_at__gt=now)
+        .exclude(
+            group__in=Membership.objects.filter(
+                user=user,
+                status__in=[
+                    Membership.Status.ACTIVE,
+                    Membership.Status.PENDING,
+                    Membership.Status.REMOVED,
+                ],
+            ).values("group")
+        )
+        .select_related("group", "created_by__profile")
+        .order_by("-created_at")
+    )
+
+
+def group_invitations(*, group: FriendGroup) -> list[Invitation]:
+    """The group's invitations, newest first, for its organiser (one query)."""
+    return list(group.invitations.select_related("invitee__profile").order_by("-created_at"))
+
+
+def hash_token(token: str) -> str:
+    """Invitations store the SHA-256 of their token, never the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_check(*, token: str, for_update: bool = False) -> Invitation:
+    """The invitation behind ``token``, or the error that says why it cannot be used.
+
+    Unknown and forged tokens get the same answer; expired, revoked and used-up ones say
+    so (their holder had a real link, and learns nothing more from it).
+    """
+    if not token or len(token) > 128:
+        raise InvitationNotFound()
+    queryset = Invitation.objects.select_related("group")
+    if for_update:
+        queryset = queryset.select_for_update()
+    invitation = queryset.filter(token_hash=hash_token(token)).first()
+    if invitation is None:
+        raise InvitationNotFound()
+    invitation_validate(invitation)
+    return invitation
+
+
+def invitation_validate(invitation: Invitation) -> None:
+    """Raise why ``invitation`` cannot be used any more, if it cannot."""
+    if invitation.revoked_at is not None:
+        raise InvitationRevoked()
+    if invitation.expires_at <= timezone.now():
+        raise InvitationExpired()
+    if invitation.max_uses is not None and invitation.uses >= invitation.max_uses:
+        raise InvitationUsedUp()

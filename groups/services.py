@@ -1,10 +1,31 @@
 """Writes about people, each in one transaction. Called by the login adapters
 (``groups.identity``) and the signup form; see docs/identity.md."""
 
+import datetime as dt
+import secrets
+
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from groups.models import Profile
+from core.errors import InvalidInput
+from groups.errors import (
+    GroupFull,
+    GroupNotFound,
+    GroupNotJoinable,
+    InvitationForSomeoneElse,
+    InvitationNotFound,
+    MemberNotFound,
+    NotMember,
+    NotOrganiser,
+    OrganiserMustHandOver,
+    RemovedFromGroup,
+)
+from groups.models import FriendGroup, Invitation, Membership, Profile
+from groups.selectors import hash_token, invitation_check, invitation_validate
+from groups.signals import GROUP_EVENT_KINDS, group_changed
 
 DISPLAY_NAME_MAX_LENGTH = Profile._meta.get_field("display_name").max_length
 AVATAR_URL_MAX_LENGTH = Profile._meta.get_field("avatar_url").max_length
@@ -75,3 +96,393 @@ def profile_create_or_update_from_facebook(
         profile.preferred_language = _language_or_blank(language)
     profile.save()
     return profile
+
+
+# --- Friend groups, memberships and invitations ------------------------------------------
+#
+# Each write locks the group row first (``select_for_update``; SQLite serialises writers
+# with its IMMEDIATE transactions), checks the rule against the current state, writes, and
+# sends ``group_changed`` after commit. A refused request writes nothing.
+
+
+def _config(key: str):
+    return settings.SIDEBYSIDE[key]
+
+
+def _notify(group_id: int, kind: str, user_id: int | None) -> None:
+    assert kind in GROUP_EVENT_KINDS, kind
+    transaction.on_commit(
+        lambda: group_changed.send(
+            sender=FriendGroup, group_id=group_id, kind=kind, user_id=user_id
+        )
+    )
+
+
+def _lock_group(group_id: int) -> FriendGroup:
+    group = FriendGroup.objects.select_for_update().filter(pk=group_id).first()
+    if group is None:
+        raise GroupNotFound()
+    return group
+
+
+def _membership(group: FriendGroup, user) -> Membership | None:
+    if user is None or not user.is_authenticated:
+        return None
+    return Membership.objects.select_for_update().filter(group=group, user=user).first()
+
+
+def _require_member(group: FriendGroup, user) -> Membership:
+    membership = _membership(group, user)
+    if membership is None or not membership.is_active:
+        if group.privacy == FriendGroup.Privacy.PRIVATE and (
+            membership is None or membership.status != Membership.Status.PENDING
+        ):
+            raise GroupNotFound()  # a private group does not exist for non-members
+        raise NotMember()
+    return membership
+
+
+def _require_organiser(group: FriendGroup, user) -> Membership:
+    membership = _require_member(group, user)
+    if not membership.is_organiser:
+        raise NotOrganiser()
+    return membership
+
+
+def _validate_max_members(max_members: int, *, active: int = 0) -> int:
+    limit = _config("GROUP_MAX_MEMBERS_LIMIT")
+    if not 2 <= max_members <= limit:
+        raise InvalidInput(
+            _("A trip takes between 2 and %(limit)d travellers.") % {"limit": limit},
+            fields={
+                "max_members": [_("Choose a number between 2 and %(limit)d.") % {"limit": limit}]
+            },
+        )
+    if max_members < active:
+        raise InvalidInput(
+            _("The trip already has %(count)d travellers.") % {"count": active},
+            fields={"max_members": [_("Choose at least %(count)d.") % {"count": active}]},
+        )
+    return max_members
+
+
+def _clean_group_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise InvalidInput(
+            _("Give the trip a name."), fields={"name": [_("This field is required.")]}
+        )
+    return name[: FriendGroup._meta.get_field("name").max_length]
+
+
+@transaction.atomic
+def group_create(
+    *,
+    organiser,
+    name: str,
+    privacy: str = FriendGroup.Privacy.PRIVATE,
+    requires_approval: bool = False,
+    max_members: int | None = None,
+) -> FriendGroup:
+    """A new friend group with ``organiser`` as its organiser."""
+    if privacy not in FriendGroup.Privacy.values:
+        raise InvalidInput(fields={"privacy": [_("Choose private, link or public.")]})
+    group = FriendGroup.objects.create(
+        name=_clean_group_name(name),
+        privacy=privacy,
+        requires_approval=requires_approval,
+        max_members=_validate_max_members(
+            max_members if max_members is not None else _config("GROUP_MAX_MEMBERS_DEFAULT")
+        ),
+    )
+    Membership.objects.create(
+        group=group,
+        user=organiser,
+        role=Membership.Role.ORGANISER,
+        status=Membership.Status.ACTIVE,
+    )
+    return group
+
+
+@transaction.atomic
+def group_update(
+    *,
+    group_id: int,
+    by,
+    name: str | None = None,
+    privacy: str | None = None,
+    requires_approval: bool | None = None,
+    max_members: int | None = None,
+) -> FriendGroup:
+    """The organiser changes the group's name, privacy, approval rule or size."""
+    group = _lock_group(group_id)
+    _require_organiser(group, by)
+    if name is not None:
+        group.name = _clean_group_name(name)
+    if privacy is not None:
+        if privacy not in FriendGroup.Privacy.values:
+            raise InvalidInput(fields={"privacy": [_("Choose private, link or public.")]})
+        group.privacy = privacy
+    if requires_approval is not None:
+        group.requires_approval = requires_approval
+    if max_members is not None:
+        active = group.memberships.filter(status=Membership.Status.ACTIVE).count()
+        group.max_members = _validate_max_members(max_members, active=active)
+    group.save()
+    _notify(group.pk, "group_updated", by.pk)
+    return group
+
+
+def _may_invite(group: FriendGroup, membership: Membership) -> bool:
+    return membership.is_organiser or _config("MEMBERS_CAN_INVITE")
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    group_id: int,
+    by,
+    channel: str = Invitation.Channel.LINK,
+    ttl_days: int | None = None,
+    max_uses: int | None = None,
+    invitee=None,
+    invitee_email: str = "",
+) -> tuple[Invitation, str]:
+    """A new invitation and its secret token (returned once: only its hash is stored).
+
+    A personal invitation (a Facebook friend, an e-mail address) is used once; a shared
+    link as often as the group has room, until it expires or is revoked.
+    """
+    group = _lock_group(group_id)
+    membership = _require_member(group, by)
+    if not _may_invite(group, membership):
+        raise NotOrganiser(_("Only the trip's organiser can invite people."))
+    if channel not in Invitation.Channel.values:
+        raise InvalidInput(fields={"channel": [_("Unknown channel.")]})
+    max_ttl = _config("INVITATION_MAX_TTL_DAYS")
+    ttl_days = ttl_days if ttl_days is not None else _config("INVITATION_TTL_DAYS")
+    if not 1 <= ttl_days <= max_ttl:
+        raise InvalidInput(
+            fields={"ttl_days": [_("Choose between 1 and %(max)d days.") % {"max": max_ttl}]}
+        )
+    if max_uses is not None and max_uses < 1:
+        raise InvalidInput(fields={"max_uses": [_("Choose at least 1.")]})
+    if invitee is not None:
+        if Membership.objects.filter(
+            group=group, user=invitee, status=Membership.Status.ACTIVE
+        ).exists():
+            raise InvalidInput(_("%(name)s is already on this trip.") % {"name": str(invitee)})
+        max_uses = 1
+    if invitee_email:
+        max_uses = 1
+    token = secrets.token_urlsafe(24)
+    invitation = Invitation.objects.create(
+        group=group,
+        created_by=by,
+        token_hash=hash_token(token),
+        channel=channel,
+        invitee=invitee,
+        invitee_email=invitee_email,
+        expires_at=timezone.now() + dt.timedelta(days=ttl_days),
+        max_uses=max_uses,
+    )
+    return invitation, token
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation_id: int, by) -> Invitation:
+    """Withdraw an invitation; idempotent. The organiser, or the member who created it."""
+    invitation = Invitation.objects.filter(pk=invitation_id).first()
+    if invitation is None:
+        raise InvitationNotFound()
+    group = _lock_group(invitation.group_id)
+    membership = _require_member(group, by)
+    if not (membership.is_organiser or invitation.created_by_id == by.pk):
+        raise NotOrganiser(_("Only the trip's organiser can withdraw this invitation."))
+    invitation = Invitation.objects.select_for_update().get(pk=invitation_id)
+    if invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+def _join(group: FriendGroup, user, *, invitation: Invitation | None) -> Membership:
+    """Add ``user`` to the locked ``group``: active, or pending when the organiser approves
+    joiners. Joining again is harmless: an active or pending member stays as they are."""
+    membership = _membership(group, user)
+    if membership is not None:
+        if membership.status in (Membership.Status.ACTIVE, Membership.Status.PENDING):
+            return membership
+        if membership.status == Membership.Status.REMOVED:
+            raise RemovedFromGroup()
+    active = group.memberships.filter(status=Membership.Status.ACTIVE).count()
+    if active >= group.max_members:
+        raise GroupFull()
+    status = Membership.Status.PENDING if group.requires_approval else Membership.Status.ACTIVE
+    if membership is None:
+        membership = Membership.objects.create(
+            group=group, user=user, status=status, invitation=invitation
+        )
+    else:  # they had left, and come back
+        membership.status = status
+        membership.role = Membership.Role.MEMBER
+        membership.invitation = invitation
+        membership.shares_details = False
+        membership.save()
+    if invitation is not None:
+        Invitation.objects.filter(pk=invitation.pk).update(uses=F("uses") + 1)
+    _notify(
+        group.pk,
+        "member_pending" if status == Membership.Status.PENDING else "member_joined",
+        user.pk,
+    )
+    return membership
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user) -> Membership:
+    """``user`` joins the group of the invitation behind ``token``.
+
+    Refused, writing nothing, for an unknown, forged, expired, revoked or used-up
+    invitation, one sent to someone else, a full group, or someone the organiser removed.
+    """
+    invitation = invitation_check(token=token)
+    group = _lock_group(invitation.group_id)
+    invitation = invitation_check(token=token, for_update=True)  # again, under the lock
+    if invitation.invitee_id is not None and invitation.invitee_id != user.pk:
+        raise InvitationForSomeoneElse()
+    return _join(group, user, invitation=invitation)
+
+
+@transaction.atomic
+def invitation_accept_personal(*, invitation_id: int, user) -> Membership:
+    """``user`` accepts an invitation sent to them (listed on their trips page, where the
+    secret token is not at hand): the same checks as with the token."""
+    invitation = Invitation.objects.filter(pk=invitation_id, invitee=user).first()
+    if invitation is None:
+        raise InvitationNotFound()
+    group = _lock_group(invitation.group_id)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation_id)
+    invitation_validate(invitation)
+    return _join(group, user, invitation=invitation)
+
+
+@transaction.atomic
+def group_join_public(*, group_id: int, user) -> Membership:
+    """Join a public group (listed on an event's page) without an invitation."""
+    group = _lock_group(group_id)
+    if group.privacy != FriendGroup.Privacy.PUBLIC:
+        membership = _membership(group, user)
+        if membership is None and group.privacy == FriendGroup.Privacy.PRIVATE:
+            raise GroupNotFound()
+        if membership is None or membership.status not in (
+            Membership.Status.ACTIVE,
+            Membership.Status.PENDING,
+        ):
+            raise GroupNotJoinable()
+    return _join(group, user, invitation=None)
+
+
+def _other_membership(group: FriendGroup, user_id: int) -> Membership:
+    membership = Membership.objects.select_for_update().filter(group=group, user_id=user_id).first()
+    if membership is None:
+        raise MemberNotFound()
+    return membership
+
+
+@transaction.atomic
+def membership_approve(*, group_id: int, by, user_id: int) -> Membership:
+    group = _lock_group(group_id)
+    _require_organiser(group, by)
+    membership = _other_membership(group, user_id)
+    if membership.status == Membership.Status.ACTIVE:
+        return membership
+    if membership.status != Membership.Status.PENDING:
+        raise MemberNotFound(_("That person is not waiting to join."))
+    if group.memberships.filter(status=Membership.Status.ACTIVE).count() >= group.max_members:
+        raise GroupFull()
+    membership.status = Membership.Status.ACTIVE
+    membership.save(update_fields=["status", "updated_at"])
+    _notify(group.pk, "member_approved", user_id)
+    return membership
+
+
+@transaction.atomic
+def membership_reject(*, group_id: int, by, user_id: int) -> Membership:
+    group = _lock_group(group_id)
+    _require_organiser(group, by)
+    membership = _other_membership(group, user_id)
+    if membership.status != Membership.Status.PENDING:
+        raise MemberNotFound(_("That person is not waiting to join."))
+    membership.status = Membership.Status.REMOVED
+    membership.save(update_fields=["status", "updated_at"])
+    _notify(group.pk, "member_rejected", user_id)
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, group_id: int, by, user_id: int) -> Membership:
+    """The organiser takes a traveller off the trip. They cannot rejoin by a link."""
+    group = _lock_group(group_id)
+    organiser = _require_organiser(group, by)
+    if user_id == organiser.user_id:
+        raise OrganiserMustHandOver(_("Hand the organiser role over before you leave."))
+    membership = _other_membership(group, user_id)
+    if membership.status not in (Membership.Status.ACTIVE, Membership.Status.PENDING):
+        raise MemberNotFound()
+    membership.status = Membership.Status.REMOVED
+    membership.save(update_fields=["status", "updated_at"])
+    _notify(group.pk, "member_removed", user_id)
+    return membership
+
+
+@transaction.atomic
+def membership_leave(*, group_id: int, user) -> Membership:
+    """A traveller leaves. The organiser hands the role over first, unless they are the
+    last one, in which case the group is simply left empty."""
+    group = _lock_group(group_id)
+    membership = _membership(group, user)
+    if membership is None or membership.status not in (
+        Membership.Status.ACTIVE,
+        Membership.Status.PENDING,
+    ):
+        raise GroupNotFound() if group.privacy == FriendGroup.Privacy.PRIVATE else NotMember()
+    if membership.is_organiser:
+        others = group.memberships.filter(status=Membership.Status.ACTIVE).exclude(pk=membership.pk)
+        if others.exists():
+            raise OrganiserMustHandOver()
+        membership.role = Membership.Role.MEMBER
+    membership.status = Membership.Status.LEFT
+    membership.save(update_fields=["status", "role", "updated_at"])
+    _notify(group.pk, "member_left", user.pk)
+    return membership
+
+
+@transaction.atomic
+def organiser_hand_over(*, group_id: int, by, to_user_id: int) -> Membership:
+    """The organiser makes another active traveller the organiser and becomes a member."""
+    group = _lock_group(group_id)
+    current = _require_organiser(group, by)
+    if to_user_id == current.user_id:
+        return current
+    successor = _other_membership(group, to_user_id)
+    if not successor.is_active:
+        raise MemberNotFound()
+    current.role = Membership.Role.MEMBER
+    current.save(update_fields=["role", "updated_at"])  # first: one active organiser at a time
+    successor.role = Membership.Role.ORGANISER
+    successor.save(update_fields=["role", "updated_at"])
+    _notify(group.pk, "organiser_changed", to_user_id)
+    return successor
+
+
+@transaction.atomic
+def membership_share_details(*, group_id: int, user, shares: bool) -> Membership:
+    """A traveller chooses whether the others see their discount card, age and price."""
+    group = _lock_group(group_id)
+    membership = _require_member(group, user)
+    if membership.shares_details != shares:
+        membership.shares_details = shares
+        membership.save(update_fields=["shares_details", "updated_at"])
+        _notify(group.pk, "member_details_shared", user.pk)
+    return membership

@@ -23,6 +23,7 @@ from booking.models import (
 from booking.services import vehicle_import
 
 _counter = itertools.count(1)
+_people = itertools.count(1)
 
 
 def station(code: str = "", name: str = "", city: str = "") -> Station:
@@ -193,3 +194,51 @@ def event(*, station_obj: Station | None = None, days_ahead: int = 10) -> Event:
         starts_on=today + dt.timedelta(days=days_ahead),
         ends_on=today + dt.timedelta(days=days_ahead),
     )
+
+
+# --- People, friend groups, trips -------------------------------------------------------
+
+
+def user(name: str = "", *, email: str = "", facebook_id: str | None = None):
+    """A traveller with a profile (as after an e-mail or Facebook signup)."""
+    from django.contrib.auth import get_user_model
+
+    from groups.models import Profile
+
+    n = next(_people)
+    name = name or f"Traveller {n}"
+    account = get_user_model().objects.create_user(
+        username=f"user{n}", email=email or f"traveller{n}@example.test"
+    )
+    Profile.objects.create(user=account, display_name=name, facebook_id=facebook_id)
+    return account
+
+
+def trip(*, organiser=None, privacy: str = "private", days_ahead: int = 7, **overrides):
+    """A trip Paris → Lyon for a new group organised by ``organiser`` (made if None)."""
+    from booking.services import trip_create
+
+    organiser = organiser or user("Olivia Organiser")
+    for code, city in (("FRPLY", "Paris"), ("FRLPD", "Lyon")):
+        if not Station.objects.filter(code=code).exists():
+            station(code, city=city)
+    fields = {
+        "origin_code": "FRPLY",
+        "destination_code": "FRLPD",
+        "outbound_from": timezone.localdate() + dt.timedelta(days=days_ahead),
+        "privacy": privacy,
+    }
+    fields.update(overrides)
+    return trip_create(organiser=organiser, **fields)
+
+
+def member(trip_obj, name: str = "", **kwargs):
+    """A user who joined ``trip_obj``'s group through a fresh link from its organiser."""
+    from groups.models import Membership
+    from groups.services import invitation_accept, invitation_create
+
+    organiser = Membership.objects.get(group=trip_obj.group, role="organiser", status="active").user
+    _invitation, token = invitation_create(group_id=trip_obj.group_id, by=organiser)
+    account = user(name, **kwargs)
+    invitation_accept(token=token, user=account)
+    return account
