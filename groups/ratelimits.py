@@ -1,0 +1,45 @@
+"""Rate limits on joining a trip and creating invitations, for both doors (the pages and
+the API), counted per user (or per client address before login) in the cache with
+django-ratelimit. Shared by every web process when the cache is Redis (``REDIS_URL``);
+per process with the default local-memory cache.
+
+A door calls ``rate_limit(request, "join")`` before the service; past the limit it raises
+``RateLimited`` (429), rendered like any other domain error.
+"""
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from django_ratelimit import ALL
+from django_ratelimit.core import is_ratelimited
+
+from core.errors import DomainError
+
+ACTIONS = {"join": "RATE_JOIN", "invite": "RATE_INVITE"}
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+    status = 429
+    default_message = _("That was a lot of tries in a short time. Please wait a while.")
+
+
+def _key(group: str, request) -> str:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+
+
+def rate_limit(request, action: str) -> None:
+    """Count one ``action`` (``join`` or ``invite``) for the request's user; raise
+    ``RateLimited`` past the limit set in ``SIDEBYSIDE["RATE_JOIN" | "RATE_INVITE"]``."""
+    rate = settings.SIDEBYSIDE[ACTIONS[action]]
+    if is_ratelimited(
+        request,
+        group=f"sidebyside.{action}",
+        key=_key,
+        rate=rate,
+        method=ALL,
+        increment=True,
+    ):
+        raise RateLimited()
