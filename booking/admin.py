@@ -34,6 +34,7 @@ from booking.models import (
     Seat,
     SeatAllocation,
     Station,
+    Trip,
     Vehicle,
 )
 from booking.services import coach_neighbours_rebuild, departures_cancel, vehicle_import
@@ -567,3 +568,17 @@ class SeatAllocationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Trips (read-only: travellers change them through the services) ------------------------
+
+
+@admin.register(Trip)
+class TripAdmin(admin.ModelAdmin):
+    list_display = ("title", "origin", "destination", "event", "outbound_from", "status", "group")
+    list_filter = ("status", "event")
+    list_select_related = ("origin", "destination", "event", "group")
+    date_hierarchy = "outbound_from"
+    search_fields = ("title", "group__name", "origin__name", "destination__name")
+    readonly_fields = ("group", "version", "created_by", "created_at", "updated_at")
+    raw_id_fields = ("origin", "destination", "event")
