@@ -38,10 +38,12 @@ from booking.models import (
     Seat,
     SeatAllocation,
     Station,
+    Trip,
     Vehicle,
 )
 from booking.seatmaps import AISLE_COLUMN, duplex_seat_map
-from booking.services import vehicle_import
+from booking.services import trip_create, vehicle_import
+from groups.services import invitation_accept, invitation_create, person_create
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 
@@ -208,6 +210,7 @@ COUNTED = (
     ("departures", Departure),
     ("departure_fares", DepartureFare),
     ("seat_allocations", SeatAllocation),
+    ("trips", Trip),
 )
 
 
@@ -593,7 +596,8 @@ def demo_load(
         _fare_classes(report)
         _passenger_types(report)
         _discount_cards(report)
-        festival, _concert = _events(report, stations, today)
+        festival, concert = _events(report, stations, today)
+        report.created["trips"] += demo_trips_ensure(concert=concert, today=today)
     fare_classes = {f.code: f for f in FareClass.objects.filter(code__in=FARE_CODES)}
     events = list(
         Event.objects.filter(ends_on__gte=today - dt.timedelta(days=1)).select_related("station")
@@ -629,3 +633,56 @@ def demo_operator_ensure() -> bool:
         return False
     users.objects.create_superuser(username=OPERATOR_USERNAME, email="", password=OPERATOR_PASSWORD)
     return True
+
+
+# Demo travellers: they log in by a code sent to their address (printed on the console of
+# ``make run``). Their trips show the trip pages and an event's public trips.
+DEMO_PEOPLE = (
+    ("Camille Martin", "camille@demo.sidebyside.test", "fr"),
+    ("Hugo Bernard", "hugo@demo.sidebyside.test", "fr"),
+    ("Léa Dubois", "lea@demo.sidebyside.test", "en"),
+)
+
+
+def demo_trips_ensure(*, concert: Event, today: dt.date) -> int:
+    """Camille's public trip to the concert with Hugo, and her private weekend in Marseille
+    with Léa; created when missing (by title). Returns how many trips were created."""
+    people = {
+        email: person_create(name=name, email=email, language=language).user
+        for name, email, language in DEMO_PEOPLE
+    }
+    camille, hugo, lea = (people[email] for _name, email, _lang in DEMO_PEOPLE)
+    wanted = [
+        (
+            "Les Aiguilleurs à Lyon",
+            {
+                "event_slug": concert.slug,
+                "privacy": "public",
+                "outbound_from": concert.starts_on,
+                "return_from": concert.starts_on + dt.timedelta(days=1),
+            },
+            hugo,
+        ),
+        (
+            "Week-end à Marseille",
+            {
+                "destination_code": "FRMSC",
+                "privacy": "private",
+                "outbound_from": today + dt.timedelta(days=9),
+                "outbound_to": today + dt.timedelta(days=10),
+                "return_from": today + dt.timedelta(days=11),
+            },
+            lea,
+        ),
+    ]
+    created = 0
+    for title, fields, friend in wanted:
+        if Trip.objects.filter(title=title, created_by=camille).exists():
+            continue
+        trip = trip_create(
+            organiser=camille, origin_code="FRPLY", title=title, today=today, **fields
+        )
+        _invitation, token = invitation_create(group_id=trip.group_id, by=camille)
+        invitation_accept(token=token, user=friend)
+        created += 1
+    return created

@@ -486,3 +486,23 @@ def membership_share_details(*, group_id: int, user, shares: bool) -> Membership
         membership.save(update_fields=["shares_details", "updated_at"])
         _notify(group.pk, "member_details_shared", user.pk)
     return membership
+
+
+@transaction.atomic
+def person_create(*, name: str, email: str, language: str = "") -> Profile:
+    """Someone with a verified e-mail address who logs in by code: the demo's travellers.
+    Idempotent on the address."""
+    from allauth.account.models import EmailAddress
+    from django.contrib.auth import get_user_model
+
+    email = email.strip().lower()
+    address = EmailAddress.objects.select_related("user").filter(email__iexact=email).first()
+    if address is not None:
+        return profile_create(user=address.user, display_name=name, language=language)
+    user = get_user_model().objects.create_user(
+        username=f"person-{secrets.token_hex(6)}", email=email
+    )
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    return profile_create(user=user, display_name=name, language=language)

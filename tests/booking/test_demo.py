@@ -26,8 +26,10 @@ from booking.models import (
     SeatAllocation,
     SeatNeighbour,
     Station,
+    Trip,
     Vehicle,
 )
+from groups.models import FriendGroup
 
 MODELS = (
     Station,
@@ -80,6 +82,9 @@ def loaded(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), translation.override("en"):
         out = load_demo("--days", "3")
         yield Loaded(out=out, counts=counts(), today=timezone.localdate())
+        Trip.objects.all().delete()
+        FriendGroup.objects.all().delete()
+        get_user_model().objects.all().delete()
         Departure.objects.all().delete()
         Event.objects.all().delete()
         for model in (Vehicle, FareClass, PassengerType, DiscountCard, Station):
@@ -323,3 +328,17 @@ def test_with_operator_creates_the_demo_superuser_once_and_only_in_debug(loaded)
     assert user.check_password(demo.OPERATOR_PASSWORD)
     assert "operator / sidebyside-demo" in out
     assert "already exists" in again
+
+
+@pytest.mark.django_db
+def test_demo_has_a_public_trip_to_the_concert_and_a_private_one(loaded):
+    assert Trip.objects.count() == 2
+    concert = Event.objects.get(slug="les-aiguilleurs-lyon")
+    public = Trip.objects.get(event=concert)
+    assert public.group.privacy == "public"
+    assert public.group.memberships.filter(status="active").count() == 2
+    assert Trip.objects.exclude(pk=public.pk).get().group.privacy == "private"
+    # A second load adds no trip, person or membership.
+    before = (Trip.objects.count(), get_user_model().objects.count())
+    load_demo("--days", "0")
+    assert (Trip.objects.count(), get_user_model().objects.count()) == before

@@ -73,6 +73,7 @@ class Command(BaseCommand):
             "departures": _("departures"),
             "departure_fares": _("departure fares"),
             "seat_allocations": _("seats sold to other travellers"),
+            "trips": _("demo trips (log in as camille@demo.sidebyside.test by code)"),
         }
         for key, label in labels.items():
             out(
