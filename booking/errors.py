@@ -64,3 +64,54 @@ class TripNotFound(NotFound):
 class EventNotFound(NotFound):
     code = "event_not_found"
     default_message = _("No such event.")
+
+
+# --- The live plan ---------------------------------------------------------------------------
+
+
+class SeatTaken(Conflict):
+    code = "seat_taken"
+    default_message = _("Someone has just taken that seat. Pick another one.")
+
+
+class SeatNotOnThisTrain(InvalidInput):
+    code = "seat_not_on_this_train"
+    default_message = _("That seat is not on this train.")
+
+
+class WrongComfortClass(InvalidInput):
+    code = "wrong_comfort_class"
+    default_message = _(
+        "That seat is in another class than your fare. Change your fare first, or pick a "
+        "seat in your class."
+    )
+
+
+class DepartureNotInPoll(InvalidInput):
+    code = "departure_not_in_poll"
+    default_message = _("That train is not one of the trip's options.")
+
+
+class PollInvalid(InvalidInput):
+    code = "poll_invalid"
+    default_message = _("Propose between 2 and 5 trains for the trip.")
+
+
+class LegSettled(Conflict):
+    code = "leg_settled"
+    default_message = _("The train for this leg has already been chosen.")
+
+
+class LegNotFound(NotFound):
+    code = "leg_not_found"
+    default_message = _("This trip has no such leg.")
+
+
+class NoBlockFits(Conflict):
+    code = "no_block_fits"
+    default_message = _("There is no block of free seats for all of you together.")
+
+
+class TripLocked(Conflict):
+    code = "trip_locked"
+    default_message = _("This trip is not being planned any more.")

@@ -382,6 +382,18 @@ class SeatAllocation(models.Model):
     seat = models.ForeignKey(Seat, on_delete=models.PROTECT, related_name="+")
     state = models.CharField(max_length=8, choices=AllocationState.choices)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # A hold or sale made through a trip's plan: which leg, for which traveller. Empty for
+    # seats sold to other travellers (the demo's load, other channels).
+    leg = models.ForeignKey(
+        "TripLeg", on_delete=models.CASCADE, null=True, blank=True, related_name="allocations"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -398,8 +410,26 @@ class SeatAllocation(models.Model):
                 condition=~Q(state="sold") | Q(expires_at__isnull=True),
                 name="sold_never_expires",
             ),
+            # A traveller holds or owns one seat per leg of a trip.
+            models.UniqueConstraint(
+                fields=["leg", "user"],
+                condition=Q(state__in=["held", "sold"]),
+                name="one_live_seat_per_traveller_and_leg",
+            ),
+            models.CheckConstraint(
+                condition=Q(leg__isnull=True, user__isnull=True)
+                | Q(leg__isnull=False, user__isnull=False),
+                name="allocation_leg_and_user_together",
+            ),
         ]
-        indexes = [models.Index(fields=["departure", "state"])]
+        indexes = [
+            models.Index(fields=["departure", "state"]),
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(state="held"),
+                name="held_allocation_expiry",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.departure_id}/{self.seat_id}: {self.state}"
@@ -519,3 +549,148 @@ class Trip(models.Model):
     @property
     def is_return(self) -> bool:
         return self.return_from is not None
+
+
+class TripLeg(models.Model):
+    """One way of a trip: the outbound leg, and the return leg of a return trip. Its
+    departure is chosen by a poll over candidate departures that the organiser settles."""
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound", _("Outbound")
+        RETURN = "return", _("Return")
+
+    trip = models.ForeignKey(Trip, on_delete=models.CASCADE, related_name="legs")
+    direction = models.CharField(_("direction"), max_length=8, choices=Direction.choices)
+    departure = models.ForeignKey(
+        Departure,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("chosen departure"),
+    )
+    settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["trip", "direction"]
+        verbose_name = _("trip leg")
+        verbose_name_plural = _("trip legs")
+        constraints = [
+            models.UniqueConstraint(fields=["trip", "direction"], name="one_leg_per_direction"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trip_id}/{self.direction}"
+
+
+class PollOption(models.Model):
+    """A candidate departure for a leg, proposed by the organiser."""
+
+    leg = models.ForeignKey(TripLeg, on_delete=models.CASCADE, related_name="options")
+    departure = models.ForeignKey(Departure, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["leg", "position", "pk"]
+        verbose_name = _("poll option")
+        verbose_name_plural = _("poll options")
+        constraints = [
+            models.UniqueConstraint(fields=["leg", "departure"], name="poll_option_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.leg_id}: {self.departure_id}"
+
+
+class PollVote(models.Model):
+    """A traveller's vote on a leg's poll: one option per traveller and leg."""
+
+    leg = models.ForeignKey(TripLeg, on_delete=models.CASCADE, related_name="votes")
+    option = models.ForeignKey(PollOption, on_delete=models.CASCADE, related_name="votes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    voted_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("poll vote")
+        verbose_name_plural = _("poll votes")
+        constraints = [
+            models.UniqueConstraint(fields=["leg", "user"], name="one_vote_per_traveller_and_leg"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.option_id}"
+
+
+class TravellerFare(models.Model):
+    """What one traveller chose for one leg: their fare, passenger type, discount card
+    (with its number) and age. Private to them unless they chose to show it
+    (``groups.Membership.shares_details``)."""
+
+    leg = models.ForeignKey(TripLeg, on_delete=models.CASCADE, related_name="fares")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    fare_class = models.ForeignKey(FareClass, on_delete=models.PROTECT, related_name="+")
+    passenger_type = models.ForeignKey(PassengerType, on_delete=models.PROTECT, related_name="+")
+    discount_card = models.ForeignKey(
+        DiscountCard, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    card_number = models.CharField(max_length=32, blank=True)
+    age = models.PositiveSmallIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("traveller fare")
+        verbose_name_plural = _("traveller fares")
+        constraints = [
+            models.UniqueConstraint(fields=["leg", "user"], name="one_fare_per_traveller_and_leg"),
+            models.CheckConstraint(
+                condition=Q(discount_card__isnull=True) | ~Q(card_number=""),
+                name="card_has_a_number",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.leg_id}/{self.user_id}: {self.fare_class_id}"
+
+
+class TripEvent(models.Model):
+    """The trip's event log: one row per change to the plan, numbered by the trip's
+    version. A client that reconnects gets the events after the last version it saw."""
+
+    trip = models.ForeignKey(Trip, on_delete=models.CASCADE, related_name="events")
+    version = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=40)
+    # Members-only payload: names, seats, statuses; never a card, an age or a price
+    # unless the traveller chose to show them.
+    payload = models.JSONField(default=dict)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["trip", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["trip", "version"], name="trip_event_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trip_id}@{self.version}: {self.kind}"
+
+
+class TripPresence(models.Model):
+    """Who has the trip's page open now: one row per websocket connection, touched by its
+    heartbeats. A row not seen for ``PRESENCE_TIMEOUT_SECONDS`` is gone (a process that
+    died cannot say goodbye); the worker deletes such rows."""
+
+    trip = models.ForeignKey(Trip, on_delete=models.CASCADE, related_name="presences")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel_name = models.CharField(max_length=200, unique=True)
+    connected_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["trip", "last_seen_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.trip_id}"

@@ -501,6 +501,13 @@ def trips_for_user(*, user) -> list[tuple[Trip, Membership]]:
     return [(trip, memberships[trip.group_id]) for trip in trips]
 
 
+def group_trips(*, group_id: int) -> list[Trip]:
+    """The trips a friend group plans, soonest first (one query). No access check: for a
+    caller that already holds the right to see the group (a valid invitation, membership).
+    """
+    return list(_trips().filter(group_id=group_id).order_by("outbound_from", "pk"))
+
+
 def trip_member_counts(*, group_ids) -> dict[int, int]:
     """Active travellers per group (one query)."""
     rows = (

@@ -23,6 +23,7 @@ from booking.models import (
     Seat,
     SeatNeighbour,
     Trip,
+    TripLeg,
     Vehicle,
 )
 from booking.selectors import station_get
@@ -309,7 +310,7 @@ def trip_create(
         if not group.is_organiser:
             raise NotOrganiser(_("Only the group's organiser can plan a new trip for it."))
         group = group.group
-    return Trip.objects.create(
+    trip = Trip.objects.create(
         group=group,
         title=title[: Trip._meta.get_field("title").max_length],
         origin=origin,
@@ -321,3 +322,7 @@ def trip_create(
         return_to=return_to,
         created_by=organiser,
     )
+    TripLeg.objects.create(trip=trip, direction=TripLeg.Direction.OUTBOUND)
+    if return_from is not None:
+        TripLeg.objects.create(trip=trip, direction=TripLeg.Direction.RETURN)
+    return trip

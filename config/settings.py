@@ -199,7 +199,11 @@ SOCIALACCOUNT_EMAIL_REQUIRED = False
 SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never join accounts on an unverified address
 SOCIALACCOUNT_QUERY_EMAIL = True
-SOCIALACCOUNT_STORE_TOKENS = False
+# The Facebook user token is kept (allauth's SocialToken, refreshed at each login) because
+# the trip page suggests friends who use the app, which needs /me/friends read as that
+# user (groups/friends.py). It is deleted with the Facebook link (data deletion and
+# deauthorise callbacks, account deletion); see docs/privacy.md.
+SOCIALACCOUNT_STORE_TOKENS = True
 SOCIALACCOUNT_LOGIN_ON_GET = False  # start a login with a POST (CSRF-safe)
 
 # --- E-mail ---------------------------------------------------------------------------
@@ -266,6 +270,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several serializers have a "status" field with different choices: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "MembershipStatusEnum": "groups.models.Membership.Status",
+        "TripStatusEnum": "booking.models.Trip.Status",
+    },
 }
 
 # --- Product settings -----------------------------------------------------------------
@@ -284,6 +293,12 @@ SIDEBYSIDE = {
     "INVITATION_TTL_DAYS": env.int("INVITATION_TTL_DAYS", default=14),
     "INVITATION_MAX_TTL_DAYS": env.int("INVITATION_MAX_TTL_DAYS", default=60),
     "MEMBERS_CAN_INVITE": env.bool("MEMBERS_CAN_INVITE", default=False),
+    # The live plan: a seat held for a trip lasts this long without anyone of the trip on
+    # its page (before checkout); a connection not heard of for this long is offline;
+    # a client further behind than this many events gets a fresh snapshot.
+    "HOLD_IDLE_SECONDS": env.int("HOLD_IDLE_SECONDS", default=900),
+    "PRESENCE_TIMEOUT_SECONDS": env.int("PRESENCE_TIMEOUT_SECONDS", default=60),
+    "EVENT_LOG_RESYNC_LIMIT": env.int("EVENT_LOG_RESYNC_LIMIT", default=200),
     # Rate limits (django-ratelimit syntax) per user on joining and creating invitations.
     "RATE_JOIN": env.str("RATE_JOIN", default="20/h"),
     "RATE_INVITE": env.str("RATE_INVITE", default="30/h"),

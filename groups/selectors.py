@@ -107,6 +107,7 @@ class MemberView:
     joined_at: object
     is_viewer: bool
     details_visible: bool
+    shares_details: bool = False
 
 
 def group_members(*, group: FriendGroup, viewer, include_pending: bool = False) -> list[MemberView]:
@@ -137,6 +138,7 @@ def group_members(*, group: FriendGroup, viewer, include_pending: bool = False) 
                 joined_at=membership.joined_at,
                 is_viewer=membership.user_id == viewer_id,
                 details_visible=membership.user_id == viewer_id or membership.shares_details,
+                shares_details=membership.shares_details,
             )
         )
     return members

@@ -242,3 +242,38 @@ def member(trip_obj, name: str = "", **kwargs):
     account = user(name, **kwargs)
     invitation_accept(token=token, user=account)
     return account
+
+
+def planned_trip(*, travellers: int = 3, options: int = 2, privacy: str = "private"):
+    """A trip Paris → Lyon with ``travellers`` active members (the organiser first) and
+    ``options`` candidate departures on its outbound leg, proposed by the organiser.
+    Returns (trip, [users], [departures])."""
+    from booking.plan import poll_propose
+
+    passenger_types()
+    discount_cards()
+    organiser = user("Olivia Organiser")
+    trip_obj = trip(organiser=organiser, privacy=privacy, days_ahead=3)
+    people = [organiser] + [member(trip_obj, f"Friend {n}") for n in range(1, travellers)]
+    origin = Station.objects.get(code="FRPLY")
+    destination = Station.objects.get(code="FRLPD")
+    day = timezone.localdate() + dt.timedelta(days=3)
+    train = vehicle()
+    departures = [
+        departure(
+            origin=origin,
+            destination=destination,
+            vehicle_obj=train,
+            departs_at=timezone.make_aware(dt.datetime.combine(day, dt.time(8 + 2 * n, 7))),
+        )
+        for n in range(options)
+    ]
+    if options >= 2:
+        poll_propose(
+            trip_id=trip_obj.pk,
+            by=organiser,
+            leg="outbound",
+            departure_ids=[d.pk for d in departures],
+        )
+    trip_obj.refresh_from_db()
+    return trip_obj, people, departures

@@ -1,0 +1,535 @@
+"""The live plan's write path: every change to a trip's plan goes through one of these
+services, whichever door it came in by (the websocket consumer or the REST API).
+
+Each one, in one transaction:
+
+1. locks the trip row (``select_for_update``; SQLite serialises writers anyway) and checks
+   that the caller is an active traveller (or the organiser);
+2. validates against the current state and raises a domain error, writing nothing;
+3. writes, bumps ``trip.version`` and appends a ``TripEvent`` with the new version;
+4. asks for the broadcasts after commit (``booking.live``).
+
+Seats: "one live hold or sale per seat per departure" is the partial unique index
+``one_live_allocation_per_seat``; of concurrent picks of one seat, the insert of exactly
+one succeeds and the others get ``SeatTaken``. A hold whose time is up is released by the
+next pick of that seat (and by the worker); reads already treat it as free.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from booking import live
+from booking.errors import (
+    DepartureNotBookable,
+    DepartureNotInPoll,
+    LegNotFound,
+    LegSettled,
+    PollInvalid,
+    SeatNotOnThisTrain,
+    SeatTaken,
+    TripLocked,
+    TripNotFound,
+    WrongComfortClass,
+)
+from booking.models import (
+    AllocationState,
+    Departure,
+    DiscountCard,
+    FareClass,
+    PassengerType,
+    PollOption,
+    PollVote,
+    Seat,
+    SeatAllocation,
+    TravellerFare,
+    Trip,
+    TripEvent,
+    TripLeg,
+)
+from booking.selectors import card_number_validate, price_quote
+from core.errors import InvalidInput
+from groups.errors import GroupNotFound, NotMember, NotOrganiser
+from groups.selectors import group_access
+
+POLL_MIN_OPTIONS = 2
+POLL_MAX_OPTIONS = 5
+
+
+def _config(key: str):
+    return settings.SIDEBYSIDE[key]
+
+
+@dataclass
+class Locked:
+    trip: Trip
+    user: object
+    is_organiser: bool
+
+
+def _lock(trip_id: int, user, *, organiser: bool = False) -> Locked:
+    trip = Trip.objects.select_for_update().filter(pk=trip_id).first()
+    if trip is None:
+        raise TripNotFound()
+    try:
+        access = group_access(user=user, group_id=trip.group_id)
+    except GroupNotFound:
+        raise TripNotFound() from None
+    if not access.is_member:
+        raise NotMember()
+    if organiser and not access.is_organiser:
+        raise NotOrganiser()
+    if trip.status != Trip.Status.PLANNING:
+        raise TripLocked()
+    return Locked(trip=trip, user=user, is_organiser=access.is_organiser)
+
+
+def record(trip: Trip, kind: str, payload: dict, *, actor=None) -> TripEvent:
+    """Bump the locked ``trip``'s version, append the event, broadcast it after commit."""
+    trip.version += 1
+    trip.save(update_fields=["version", "updated_at"])
+    event = TripEvent.objects.create(
+        trip=trip,
+        version=trip.version,
+        kind=kind,
+        payload=payload,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+    )
+    live.after_commit_trip_event(event)
+    return event
+
+
+def _leg(trip: Trip, direction: str) -> TripLeg:
+    leg = TripLeg.objects.select_for_update().filter(trip=trip, direction=direction).first()
+    if leg is None:
+        raise LegNotFound()
+    return leg
+
+
+def _leg_route(trip: Trip, leg: TripLeg) -> tuple[int, int, dt.date, dt.date]:
+    if leg.direction == TripLeg.Direction.OUTBOUND:
+        return trip.origin_id, trip.destination_id, trip.outbound_from, trip.outbound_to
+    return trip.destination_id, trip.origin_id, trip.return_from, trip.return_to
+
+
+def _bookable(departure: Departure, now: dt.datetime) -> None:
+    if departure.status != Departure.Status.SCHEDULED:
+        raise DepartureNotBookable(_("This train is cancelled."))
+    if departure.departs_at <= now:
+        raise DepartureNotBookable(_("This train has already left."))
+
+
+# --- The departure poll ------------------------------------------------------------------
+
+
+@transaction.atomic
+def poll_propose(*, trip_id: int, by, leg: str, departure_ids: list[int]) -> TripEvent:
+    """The organiser sets a leg's candidate departures (2 to 5, on the leg's route and
+    dates). Votes for a kept option stay; votes for a dropped one go."""
+    locked = _lock(trip_id, by, organiser=True)
+    trip_leg = _leg(locked.trip, leg)
+    if trip_leg.departure_id is not None:
+        raise LegSettled()
+    ids = list(dict.fromkeys(int(i) for i in departure_ids))
+    if not POLL_MIN_OPTIONS <= len(ids) <= POLL_MAX_OPTIONS:
+        raise PollInvalid(fields={"departure_ids": [PollInvalid.default_message]})
+    origin_id, destination_id, first_day, last_day = _leg_route(locked.trip, trip_leg)
+    departures = {d.pk: d for d in Departure.objects.select_related("origin").filter(pk__in=ids)}
+    now = timezone.now()
+    for departure_id in ids:
+        departure = departures.get(departure_id)
+        if departure is None or (departure.origin_id, departure.destination_id) != (
+            origin_id,
+            destination_id,
+        ):
+            raise PollInvalid(
+                _("Train %(id)s does not run on this trip's route.") % {"id": departure_id},
+                fields={"departure_ids": [_("Not on this route.")]},
+            )
+        local_day = departure.departs_at.astimezone(departure.origin.zone).date()
+        if not first_day <= local_day <= last_day:
+            raise PollInvalid(
+                _("Train %(number)s leaves outside the trip's dates.")
+                % {"number": departure.service_number},
+                fields={"departure_ids": [_("Outside the trip's dates.")]},
+            )
+        _bookable(departure, now)
+    trip_leg.options.exclude(departure_id__in=ids).delete()  # their votes go with them
+    existing = set(trip_leg.options.values_list("departure_id", flat=True))
+    for position, departure_id in enumerate(ids):
+        if departure_id in existing:
+            trip_leg.options.filter(departure_id=departure_id).update(position=position)
+        else:
+            PollOption.objects.create(leg=trip_leg, departure_id=departure_id, position=position)
+    released = _release(
+        SeatAllocation.objects.filter(leg=trip_leg, state=AllocationState.HELD).exclude(
+            departure_id__in=ids
+        )
+    )
+    return record(
+        locked.trip,
+        "poll_proposed",
+        {"leg": leg, "departure_ids": ids, "released": released},
+        actor=by,
+    )
+
+
+@transaction.atomic
+def poll_vote(*, trip_id: int, user, leg: str, departure_id: int | None) -> TripEvent:
+    """A traveller votes for one of the leg's options (``None`` takes the vote back)."""
+    locked = _lock(trip_id, user)
+    trip_leg = _leg(locked.trip, leg)
+    if trip_leg.departure_id is not None:
+        raise LegSettled()
+    if departure_id is None:
+        PollVote.objects.filter(leg=trip_leg, user=user).delete()
+    else:
+        option = trip_leg.options.filter(departure_id=departure_id).first()
+        if option is None:
+            raise DepartureNotInPoll()
+        PollVote.objects.update_or_create(leg=trip_leg, user=user, defaults={"option": option})
+    return record(
+        locked.trip,
+        "vote_cast",
+        {"leg": leg, "user_id": user.pk, "departure_id": departure_id},
+        actor=user,
+    )
+
+
+@transaction.atomic
+def poll_settle(*, trip_id: int, by, leg: str, departure_id: int) -> TripEvent:
+    """The organiser chooses the leg's departure among the options; holds on the other
+    options are released in the same transaction."""
+    locked = _lock(trip_id, by, organiser=True)
+    trip_leg = _leg(locked.trip, leg)
+    if trip_leg.departure_id is not None:
+        raise LegSettled()
+    option = trip_leg.options.select_related("departure").filter(departure_id=departure_id).first()
+    if option is None:
+        raise DepartureNotInPoll()
+    _bookable(option.departure, timezone.now())
+    trip_leg.departure_id = departure_id
+    trip_leg.settled_at = timezone.now()
+    trip_leg.save(update_fields=["departure", "settled_at"])
+    released = _release(
+        SeatAllocation.objects.filter(leg=trip_leg, state=AllocationState.HELD).exclude(
+            departure_id=departure_id
+        )
+    )
+    return record(
+        locked.trip,
+        "poll_settled",
+        {"leg": leg, "departure_id": departure_id, "released": released},
+        actor=by,
+    )
+
+
+# --- Fares ----------------------------------------------------------------------------------
+
+
+def _quote_departure(trip_leg: TripLeg) -> Departure | None:
+    if trip_leg.departure_id is not None:
+        return trip_leg.departure
+    option = trip_leg.options.select_related("departure").order_by("position").first()
+    return option.departure if option else None
+
+
+@transaction.atomic
+def fare_choose(
+    *,
+    trip_id: int,
+    user,
+    leg: str,
+    fare_class_code: str,
+    passenger_type_code: str = "adult",
+    age: int | None = None,
+    card_code: str = "",
+    card_number: str = "",
+) -> TripEvent:
+    """A traveller's own fare, passenger type and discount card for a leg, checked for
+    eligibility (age, card number). A held seat of another comfort class is released."""
+    locked = _lock(trip_id, user)
+    trip_leg = _leg(locked.trip, leg)
+    fare_class = FareClass.objects.filter(code=fare_class_code).first()
+    if fare_class is None:
+        raise InvalidInput(_("Unknown fare."), fields={"fare_class": [_("Unknown.")]})
+    passenger = PassengerType.objects.filter(code=passenger_type_code).first()
+    if passenger is None:
+        raise InvalidInput(_("Unknown passenger type."), fields={"passenger_type": [_("Unknown.")]})
+    departure = _quote_departure(trip_leg)
+    card = None
+    number = ""
+    if departure is not None:
+        # The same checks as a price quote: age, card, card number, fare offered.
+        price_quote(
+            departure=departure,
+            fare_class_code=fare_class_code,
+            passenger_type_code=passenger_type_code,
+            age=age,
+            card_code=card_code,
+            card_number=card_number,
+        )
+    if card_code:
+        card = DiscountCard.objects.filter(code=card_code).first()
+        if card is None:
+            raise InvalidInput(_("Unknown discount card."), fields={"card": [_("Unknown.")]})
+        number = card_number_validate(card=card, number=card_number)
+    TravellerFare.objects.update_or_create(
+        leg=trip_leg,
+        user=user,
+        defaults={
+            "fare_class": fare_class,
+            "passenger_type": passenger,
+            "discount_card": card,
+            "card_number": number,
+            "age": age,
+        },
+    )
+    released = _release(
+        SeatAllocation.objects.filter(leg=trip_leg, user=user, state=AllocationState.HELD).exclude(
+            seat__comfort_class=fare_class.comfort_class
+        )
+    )
+    return record(
+        locked.trip,
+        "fare_chosen",
+        {
+            "leg": leg,
+            "user_id": user.pk,
+            "comfort_class": fare_class.comfort_class,
+            "released": released,
+        },
+        actor=user,
+    )
+
+
+# --- Seats ----------------------------------------------------------------------------------
+
+
+def _hold_expiry(now: dt.datetime) -> dt.datetime:
+    return now + dt.timedelta(seconds=_config("HOLD_IDLE_SECONDS"))
+
+
+def _release(allocations) -> list[dict]:
+    """Release the given held allocations; returns what was released, for the event, and
+    asks for the per-departure broadcast."""
+    rows = list(allocations.select_for_update().values("pk", "departure_id", "seat_id", "user_id"))
+    if not rows:
+        return []
+    SeatAllocation.objects.filter(pk__in=[r["pk"] for r in rows]).update(
+        state=AllocationState.RELEASED, updated_at=timezone.now()
+    )
+    by_departure: dict[int, dict[int, str]] = {}
+    for row in rows:
+        by_departure.setdefault(row["departure_id"], {})[row["seat_id"]] = "free"
+    for departure_id, seats in by_departure.items():
+        live.after_commit_seats(departure_id, seats)
+    return [
+        {"departure_id": r["departure_id"], "seat_id": r["seat_id"], "user_id": r["user_id"]}
+        for r in rows
+    ]
+
+
+def _free_expired(departure_id: int, seat_ids, now: dt.datetime) -> None:
+    """Expired holds on these seats stop occupying them (the worker would, later)."""
+    SeatAllocation.objects.filter(
+        departure_id=departure_id,
+        seat_id__in=seat_ids,
+        state=AllocationState.HELD,
+        expires_at__lte=now,
+    ).update(state=AllocationState.RELEASED, updated_at=now)
+
+
+def _default_fare(trip_leg: TripLeg, user, comfort_class: str) -> TravellerFare:
+    """A traveller who picks a seat before choosing a fare gets the first fare of that
+    seat's class as an adult without card; they can change it after."""
+    fare_class = (
+        FareClass.objects.filter(comfort_class=comfort_class).order_by("sort_order", "code").first()
+    )
+    passenger = PassengerType.objects.filter(code="adult").first() or PassengerType.objects.first()
+    return TravellerFare.objects.create(
+        leg=trip_leg, user=user, fare_class=fare_class, passenger_type=passenger
+    )
+
+
+def hold_seats(
+    *, trip_leg: TripLeg, departure: Departure, picks: dict, now: dt.datetime
+) -> list[dict]:
+    """Hold ``picks`` (user → Seat) on ``departure`` for ``trip_leg``: each user's previous
+    hold on the leg is released first. All or nothing: one seat taken → ``SeatTaken`` and
+    the savepoint rolls every pick back."""
+    users = list(picks)
+    released = _release(
+        SeatAllocation.objects.filter(leg=trip_leg, user__in=users, state=AllocationState.HELD)
+    )
+    _free_expired(departure.pk, [seat.pk for seat in picks.values()], now)
+    expires_at = _hold_expiry(now)
+    try:
+        with transaction.atomic():
+            SeatAllocation.objects.bulk_create(
+                [
+                    SeatAllocation(
+                        departure=departure,
+                        seat=seat,
+                        state=AllocationState.HELD,
+                        expires_at=expires_at,
+                        leg=trip_leg,
+                        user=user,
+                    )
+                    for user, seat in picks.items()
+                ]
+            )
+    except IntegrityError:
+        raise SeatTaken() from None
+    live.after_commit_seats(departure.pk, {seat.pk: "held" for seat in picks.values()})
+    return released
+
+
+def _leg_departure(trip_leg: TripLeg, departure_id: int | None) -> Departure:
+    if trip_leg.departure_id is not None:
+        if departure_id not in (None, trip_leg.departure_id):
+            raise LegSettled(_("The train for this leg is chosen: pick a seat on it."))
+        return Departure.objects.get(pk=trip_leg.departure_id)
+    option = trip_leg.options.select_related("departure").filter(departure_id=departure_id).first()
+    if option is None:
+        raise DepartureNotInPoll()
+    return option.departure
+
+
+@transaction.atomic
+def seat_pick(
+    *, trip_id: int, user, leg: str, seat_id: int, departure_id: int | None = None
+) -> TripEvent:
+    """A traveller holds a seat for themselves on the leg's train (or on one of its
+    options before the poll is settled). Their previous seat on the leg is released in
+    the same transaction."""
+    locked = _lock(trip_id, user)
+    trip_leg = _leg(locked.trip, leg)
+    departure = _leg_departure(trip_leg, departure_id)
+    now = timezone.now()
+    _bookable(departure, now)
+    seat = (
+        Seat.objects.select_related("coach")
+        .filter(pk=seat_id, coach__vehicle_id=departure.vehicle_id)
+        .first()
+    )
+    if seat is None:
+        raise SeatNotOnThisTrain()
+    fare = (
+        TravellerFare.objects.select_related("fare_class").filter(leg=trip_leg, user=user).first()
+    )
+    if fare is None:
+        fare = _default_fare(trip_leg, user, seat.comfort_class)
+    elif fare.fare_class.comfort_class != seat.comfort_class:
+        raise WrongComfortClass()
+    current = SeatAllocation.objects.filter(
+        leg=trip_leg, user=user, state=AllocationState.HELD, seat=seat, departure=departure
+    ).first()
+    if current is not None and current.expires_at and current.expires_at > now:
+        # Picking one's own seat again only refreshes the hold.
+        current.expires_at = _hold_expiry(now)
+        current.save(update_fields=["expires_at", "updated_at"])
+        released = []
+    else:
+        released = hold_seats(trip_leg=trip_leg, departure=departure, picks={user: seat}, now=now)
+    return record(
+        locked.trip,
+        "seat_held",
+        {
+            "leg": leg,
+            "departure_id": departure.pk,
+            "holds": [{"user_id": user.pk, "seat_id": seat.pk, "label": seat_label(seat)}],
+            "released": [
+                r for r in released if r["seat_id"] != seat.pk or r["departure_id"] != departure.pk
+            ],
+        },
+        actor=user,
+    )
+
+
+@transaction.atomic
+def seat_release(*, trip_id: int, user, leg: str) -> TripEvent:
+    """A traveller lets go of their seat on the leg."""
+    locked = _lock(trip_id, user)
+    trip_leg = _leg(locked.trip, leg)
+    released = _release(
+        SeatAllocation.objects.filter(leg=trip_leg, user=user, state=AllocationState.HELD)
+    )
+    return record(locked.trip, "seat_released", {"leg": leg, "released": released}, actor=user)
+
+
+def seat_label(seat: Seat) -> str:
+    """Coach and seat number, as printed on a ticket: "12-064"."""
+    return f"{seat.coach.number}-{seat.number}"
+
+
+# --- Time -----------------------------------------------------------------------------------
+
+
+def holds_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Release holds whose time is up, and tell their trips. Run by the worker; safe in
+    several workers at once (rows locked with ``skip_locked`` on PostgreSQL) and again
+    after a crash (a released hold is not picked twice). Returns how many it released."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            SeatAllocation.objects.select_for_update(skip_locked=True)
+            .filter(state=AllocationState.HELD, expires_at__lte=now)
+            .order_by("expires_at")
+            .values("pk", "leg__trip_id", "leg__direction", "departure_id", "seat_id", "user_id")[
+                :limit
+            ]
+        )
+        if not due:
+            return 0
+        SeatAllocation.objects.filter(pk__in=[row["pk"] for row in due]).update(
+            state=AllocationState.RELEASED, updated_at=now
+        )
+        by_trip: dict[int, list[dict]] = {}
+        by_departure: dict[int, dict[int, str]] = {}
+        for row in due:
+            by_departure.setdefault(row["departure_id"], {})[row["seat_id"]] = "free"
+            if row["leg__trip_id"] is not None:
+                by_trip.setdefault(row["leg__trip_id"], []).append(row)
+        for departure_id, seats in by_departure.items():
+            live.after_commit_seats(departure_id, seats)
+        for trip_id, rows in by_trip.items():
+            trip = Trip.objects.select_for_update().get(pk=trip_id)
+            record(
+                trip,
+                "holds_expired",
+                {
+                    "released": [
+                        {
+                            "leg": r["leg__direction"],
+                            "departure_id": r["departure_id"],
+                            "seat_id": r["seat_id"],
+                            "user_id": r["user_id"],
+                        }
+                        for r in rows
+                    ]
+                },
+            )
+    return len(due)
+
+
+def holds_keep_alive(*, now: dt.datetime | None = None) -> int:
+    """Holds of trips with somebody on the page are extended before they run out, so
+    only a trip with nobody online loses its seats. Returns how many holds it extended."""
+    from booking.models import TripPresence
+
+    now = now or timezone.now()
+    online_since = now - dt.timedelta(seconds=_config("PRESENCE_TIMEOUT_SECONDS"))
+    online_trips = TripPresence.objects.filter(last_seen_at__gte=online_since).values("trip_id")
+    idle = dt.timedelta(seconds=_config("HOLD_IDLE_SECONDS"))
+    return SeatAllocation.objects.filter(
+        Q(expires_at__gt=now) & Q(expires_at__lte=now + idle / 2),
+        state=AllocationState.HELD,
+        leg__trip_id__in=online_trips,
+        leg__trip__status=Trip.Status.PLANNING,
+    ).update(expires_at=now + idle, updated_at=now)
