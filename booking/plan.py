@@ -16,6 +16,7 @@ next pick of that seat (and by the worker); reads already treat it as free.
 """
 
 import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from booking.errors import (
     DepartureNotInPoll,
     LegNotFound,
     LegSettled,
+    NoBlockFits,
     PollInvalid,
     SeatNotOnThisTrain,
     SeatTaken,
@@ -42,11 +44,13 @@ from booking.models import (
     Departure,
     DiscountCard,
     FareClass,
+    NeighbourKind,
     PassengerType,
     PollOption,
     PollVote,
     Seat,
     SeatAllocation,
+    SeatNeighbour,
     TravellerFare,
     Trip,
     TripEvent,
@@ -533,3 +537,118 @@ def holds_keep_alive(*, now: dt.datetime | None = None) -> int:
         leg__trip_id__in=online_trips,
         leg__trip__status=Trip.Status.PLANNING,
     ).update(expires_at=now + idle, updated_at=now)
+
+
+# --- "Sit us together" ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = None) -> TripEvent:
+    """Seat every traveller of the trip who has no seat on the leg yet, together: the best
+    block (``booking.seating``) within each one's comfort class, taken at once and told in
+    one event. When no block fits, ``NoBlockFits`` proposes the best split, and nothing is
+    taken. Any traveller may ask (they seat their friends, who can still move after)."""
+    from booking.seating import FreeSeat, best_block, best_split
+    from groups.models import Membership
+
+    locked = _lock(trip_id, user)
+    trip_leg = _leg(locked.trip, leg)
+    departure = _leg_departure(trip_leg, departure_id)
+    now = timezone.now()
+    _bookable(departure, now)
+    members = list(
+        Membership.objects.filter(group_id=locked.trip.group_id, status=Membership.Status.ACTIVE)
+        .select_related("user")
+        .order_by("joined_at", "pk")
+    )
+    seated = set(
+        SeatAllocation.objects.filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+            leg=trip_leg,
+            departure=departure,
+            state__in=[AllocationState.HELD, AllocationState.SOLD],
+        ).values_list("user_id", flat=True)
+    )
+    fares = {
+        f.user_id: f.fare_class.comfort_class
+        for f in TravellerFare.objects.filter(leg=trip_leg).select_related("fare_class")
+    }
+    # Those without a fare sit in the class most of the group chose (second by default).
+    chosen = [fares[m.user_id] for m in members if m.user_id in fares]
+    default_class = max(
+        ["second", "first"], key=lambda comfort: (chosen.count(comfort), comfort == "second")
+    )
+    waiting: dict[str, list] = defaultdict(list)
+    for membership in members:
+        if membership.user_id not in seated:
+            waiting[fares.get(membership.user_id, default_class)].append(membership.user)
+    if not waiting:
+        raise NoBlockFits(_("Everyone already has a seat on this train."), code="everyone_seated")
+
+    taken = SeatAllocation.objects.filter(
+        Q(state=AllocationState.SOLD)
+        | Q(state=AllocationState.HELD, expires_at__isnull=True)
+        | Q(state=AllocationState.HELD, expires_at__gt=now),
+        departure=departure,
+    ).values("seat_id")
+    seats = list(
+        Seat.objects.filter(coach__vehicle_id=departure.vehicle_id, comfort_class__in=waiting)
+        .exclude(pk__in=taken)
+        .select_related("coach")
+    )
+    links = SeatNeighbour.objects.filter(seat__in=[s.pk for s in seats]).values_list(
+        "seat_id", "neighbour_id", "kind"
+    )
+    side, facing = defaultdict(set), defaultdict(set)
+    for seat_id, neighbour_id, kind in links:
+        (side if kind == NeighbourKind.SIDE_BY_SIDE else facing)[seat_id].add(neighbour_id)
+    by_id = {s.pk: s for s in seats}
+    picks, tiers, proposal = {}, [], {}
+    for comfort_class, people in sorted(waiting.items()):
+        free = [
+            FreeSeat(s.pk, s.coach.number, s.deck, s.row, s.column, s.table_group)
+            for s in seats
+            if s.comfort_class == comfort_class
+        ]
+        block = best_block(free, len(people), side=side, facing=facing)
+        if block is None:
+            proposal[comfort_class] = [
+                [seat_label(by_id[i]) for i in group] for group in best_split(free, len(people))
+            ]
+            continue
+        tiers.append(block.tier)
+        for person, seat_id in zip(people, block.seat_ids, strict=True):
+            picks[person] = by_id[seat_id]
+    if proposal:
+        raise NoBlockFits(
+            _(
+                "There is no block of free seats for all of you together on this train. "
+                "The closest: %(split)s."
+            )
+            % {
+                "split": "; ".join(
+                    ", ".join(group) for groups in proposal.values() for group in groups
+                )
+            },
+            fields={"split": [str(proposal)]},
+        )
+    hold_seats(trip_leg=trip_leg, departure=departure, picks=picks, now=now)
+    for person, seat in picks.items():
+        if person.pk not in fares:
+            _default_fare(trip_leg, person, seat.comfort_class)
+    worst = max(tiers, key=("table", "side_by_side", "facing", "coach").index)
+    return record(
+        locked.trip,
+        "seated_together",
+        {
+            "leg": leg,
+            "departure_id": departure.pk,
+            "tier": worst,
+            "holds": [
+                {"user_id": person.pk, "seat_id": seat.pk, "label": seat_label(seat)}
+                for person, seat in picks.items()
+            ],
+            "released": [],
+        },
+        actor=user,
+    )

@@ -1,0 +1,377 @@
+"""The live plan's websocket door. Thin: it authenticates, parses, rate-limits and calls
+the same services as the REST API (``booking.plan``); see docs/live-protocol.md.
+
+``TripConsumer`` (``/ws/trips/<id>/``): members only; a snapshot (or the missed events)
+on connect, every change as an event with the trip's version, presence, heartbeats.
+``DepartureConsumer`` (``/ws/departures/<id>/``): anyone; seat availability only.
+"""
+
+import datetime as dt
+import json
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from booking import live, plan, plan_selectors
+from booking.models import Departure, TripPresence
+from core.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+# Close codes (4000-4999 are the application's).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_MEMBER = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_ABUSIVE = 4429
+
+MAX_MESSAGE_BYTES = 4096
+# A token bucket per connection: RATE_PER_SECOND sustained, RATE_BURST at once. Past it a
+# command is refused with ``rate_limited``; a client that keeps going past it
+# ``ABUSE_STRIKES`` times in a row is disconnected.
+RATE_PER_SECOND = 5.0
+RATE_BURST = 20
+ABUSE_STRIKES = 50
+
+
+class CommandError(DomainError):
+    code = "bad_command"
+    status = 400
+
+
+def _int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**53:
+        raise CommandError(
+            _("%(name)s must be a positive whole number.") % {"name": name},
+            fields={name: [_("A positive whole number.")]},
+        )
+    return value
+
+
+def _leg(value) -> str:
+    if value not in ("outbound", "return"):
+        raise CommandError(_("leg must be outbound or return."), fields={"leg": [_("Unknown.")]})
+    return value
+
+
+def _str(value, name: str, *, max_length: int = 40, required: bool = False) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or len(value) > max_length or (required and not value):
+        raise CommandError(
+            _("%(name)s is not valid.") % {"name": name}, fields={name: [_("Not valid.")]}
+        )
+    return value
+
+
+def _run(command: dict, *, trip_id: int, user):
+    """Parse one client command and call its service. Returns the event (or None)."""
+    kind = command.get("type")
+    if kind == "vote":
+        departure_id = command.get("departure_id")
+        return plan.poll_vote(
+            trip_id=trip_id,
+            user=user,
+            leg=_leg(command.get("leg", "outbound")),
+            departure_id=None if departure_id is None else _int(departure_id, "departure_id"),
+        )
+    if kind == "propose":
+        ids = command.get("departure_ids")
+        if not isinstance(ids, list) or len(ids) > 10:
+            raise CommandError(fields={"departure_ids": [_("A list of departures.")]})
+        return plan.poll_propose(
+            trip_id=trip_id,
+            by=user,
+            leg=_leg(command.get("leg", "outbound")),
+            departure_ids=[_int(i, "departure_ids") for i in ids],
+        )
+    if kind == "settle":
+        return plan.poll_settle(
+            trip_id=trip_id,
+            by=user,
+            leg=_leg(command.get("leg", "outbound")),
+            departure_id=_int(command.get("departure_id"), "departure_id"),
+        )
+    if kind == "choose_fare":
+        age = command.get("age")
+        return plan.fare_choose(
+            trip_id=trip_id,
+            user=user,
+            leg=_leg(command.get("leg", "outbound")),
+            fare_class_code=_str(command.get("fare_class"), "fare_class", required=True),
+            passenger_type_code=_str(command.get("passenger_type", "adult"), "passenger_type"),
+            age=None if age in (None, "") else _int(age, "age"),
+            card_code=_str(command.get("card"), "card"),
+            card_number=_str(command.get("card_number"), "card_number", max_length=40),
+        )
+    if kind == "pick_seat":
+        departure_id = command.get("departure_id")
+        return plan.seat_pick(
+            trip_id=trip_id,
+            user=user,
+            leg=_leg(command.get("leg", "outbound")),
+            seat_id=_int(command.get("seat_id"), "seat_id"),
+            departure_id=None if departure_id is None else _int(departure_id, "departure_id"),
+        )
+    if kind == "release_seat":
+        return plan.seat_release(
+            trip_id=trip_id, user=user, leg=_leg(command.get("leg", "outbound"))
+        )
+    if kind == "sit_together":
+        departure_id = command.get("departure_id")
+        return plan.sit_together(
+            trip_id=trip_id,
+            user=user,
+            leg=_leg(command.get("leg", "outbound")),
+            departure_id=None if departure_id is None else _int(departure_id, "departure_id"),
+        )
+    raise CommandError(
+        _("Unknown command: %(type)s.") % {"type": str(kind)[:40]}, code="unknown_command"
+    )
+
+
+class TripConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        self.trip_id = int(self.scope["url_route"]["kwargs"]["trip_id"])
+        self.user = self.scope.get("user")
+        self.group_name = live.trip_group(self.trip_id)
+        self.departures: set[int] = set()
+        self.tokens = float(RATE_BURST)
+        self.refilled_at = time.monotonic()
+        self.strikes = 0
+        self.joined = False
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            first = await self._first_message()
+        except DomainError as exc:
+            code = CLOSE_NOT_FOUND if exc.status == 404 else CLOSE_NOT_MEMBER
+            await self.send_json({"type": "error", **exc.as_dict()})
+            await self.close(code=code)
+            return
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        self.joined = True
+        online = await self._presence_join()
+        await self.send_json(first)
+        live_message = {"type": "trip.presence", "online": online}
+        await self.channel_layer.group_send(self.group_name, live_message)
+
+    @database_sync_to_async
+    def _first_message(self) -> dict:
+        since = self._version_param()
+        if since is not None:
+            plan_selectors.trip_for_member(user=self.user, trip_id=self.trip_id)
+            events = plan_selectors.events_since(trip_id=self.trip_id, version=since)
+            if events is not None:
+                version = events[-1]["version"] if events else since
+                return {"type": "resync", "version": version, "events": events}
+        return plan_selectors.plan_snapshot(user=self.user, trip_id=self.trip_id)
+
+    def _version_param(self) -> int | None:
+        query = self.scope.get("query_string", b"").decode("ascii", "replace")
+        for part in query.split("&"):
+            key, _sep, value = part.partition("=")
+            if key == "version" and value.isdigit() and len(value) < 16:
+                return int(value)
+        return None
+
+    @database_sync_to_async
+    def _presence_join(self) -> list[int]:
+        TripPresence.objects.update_or_create(
+            channel_name=self.channel_name,
+            defaults={"trip_id": self.trip_id, "user": self.user, "last_seen_at": timezone.now()},
+        )
+        return plan_selectors.online_user_ids(trip_id=self.trip_id)
+
+    @database_sync_to_async
+    def _presence_leave(self) -> list[int]:
+        TripPresence.objects.filter(channel_name=self.channel_name).delete()
+        return plan_selectors.online_user_ids(trip_id=self.trip_id)
+
+    @database_sync_to_async
+    def _presence_touch(self) -> None:
+        TripPresence.objects.filter(channel_name=self.channel_name).update(
+            last_seen_at=timezone.now()
+        )
+
+    async def disconnect(self, code):
+        if not getattr(self, "joined", False):
+            return
+        await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        for departure_id in self.departures:
+            await self.channel_layer.group_discard(
+                live.departure_group(departure_id), self.channel_name
+            )
+        online = await self._presence_leave()
+        await self.channel_layer.group_send(
+            self.group_name, {"type": "trip.presence", "online": online}
+        )
+
+    # --- Client → server ---------------------------------------------------------------
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(RATE_BURST, self.tokens + (now - self.refilled_at) * RATE_PER_SECOND)
+        self.refilled_at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.strikes = 0
+            return True
+        self.strikes += 1
+        return False
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if not self.joined:
+            return
+        if bytes_data is not None or text_data is None:
+            await self._error(None, "malformed", _("Send JSON text frames."))
+            return
+        if len(text_data.encode("utf-8", "replace")) > MAX_MESSAGE_BYTES:
+            await self._error(None, "message_too_large", _("That message is too large."))
+            return
+        if not self._take_token():
+            if self.strikes >= ABUSE_STRIKES:
+                await self.close(code=CLOSE_ABUSIVE)
+                return
+            await self._error(None, "rate_limited", _("Too many messages. Slow down a little."))
+            return
+        try:
+            command = json.loads(text_data)
+        except ValueError:
+            await self._error(None, "malformed", _("That message is not valid JSON."))
+            return
+        if not isinstance(command, dict):
+            await self._error(None, "malformed", _("A command is a JSON object."))
+            return
+        await self.receive_json(command)
+
+    async def receive_json(self, content, **kwargs):
+        request_id = content.get("id")
+        if not (request_id is None or isinstance(request_id, (int, str))) or (
+            isinstance(request_id, str) and len(request_id) > 64
+        ):
+            request_id = None
+        kind = content.get("type")
+        if kind == "ping":
+            await self._presence_touch()
+            await self.send_json({"type": "pong", "id": request_id})
+            return
+        if kind == "snapshot":
+            await self._reply_snapshot(request_id)
+            return
+        if kind == "watch_departure":
+            await self._watch_departure(request_id, content.get("departure_id"))
+            return
+        try:
+            event = await self._command(content)
+        except DomainError as exc:
+            await self.send_json({"type": "error", "id": request_id, **exc.as_dict()})
+            return
+        except Exception:
+            logger.exception("command %r on trip %s failed", kind, self.trip_id)
+            await self._error(request_id, "server_error", _("Something went wrong. Try again."))
+            return
+        await self.send_json(
+            {"type": "ack", "id": request_id, "version": event.version if event else None}
+        )
+
+    @database_sync_to_async
+    def _command(self, content: dict):
+        return _run(content, trip_id=self.trip_id, user=self.user)
+
+    async def _reply_snapshot(self, request_id):
+        try:
+            snapshot = await database_sync_to_async(plan_selectors.plan_snapshot)(
+                user=self.user, trip_id=self.trip_id
+            )
+        except DomainError as exc:
+            await self.send_json({"type": "error", "id": request_id, **exc.as_dict()})
+            await self.close(code=CLOSE_NOT_FOUND if exc.status == 404 else CLOSE_NOT_MEMBER)
+            return
+        await self.send_json({**snapshot, "id": request_id})
+
+    async def _watch_departure(self, request_id, departure_id):
+        try:
+            departure_id = _int(departure_id, "departure_id")
+        except DomainError as exc:
+            await self.send_json({"type": "error", "id": request_id, **exc.as_dict()})
+            return
+        exists = await database_sync_to_async(Departure.objects.filter(pk=departure_id).exists)()
+        if not exists:
+            await self._error(request_id, "departure_not_found", _("No such departure."))
+            return
+        for old in self.departures - {departure_id}:
+            await self.channel_layer.group_discard(live.departure_group(old), self.channel_name)
+        self.departures = {departure_id}
+        await self.channel_layer.group_add(live.departure_group(departure_id), self.channel_name)
+        await self.send_json({"type": "ack", "id": request_id, "version": None})
+
+    async def _error(self, request_id, code: str, message: str):
+        await self.send_json(
+            {"type": "error", "id": request_id, "code": code, "message": str(message)}
+        )
+
+    # --- Server → client (channel layer handlers) --------------------------------------
+
+    async def trip_event(self, message):
+        event = message["event"]
+        if event["kind"] in ("member_left", "member_removed") and event["payload"].get(
+            "user_id"
+        ) == getattr(self.user, "pk", None):
+            await self.send_json(event)
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.send_json(event)
+
+    async def trip_presence(self, message):
+        await self.send_json({"type": "presence", "online": message["online"]})
+
+    async def departure_seats(self, message):
+        await self.send_json(
+            {"type": "seats", "departure_id": message["departure_id"], "seats": message["seats"]}
+        )
+
+
+class DepartureConsumer(AsyncJsonWebsocketConsumer):
+    """Seat availability of one departure for anyone viewing it: no personal data."""
+
+    async def connect(self):
+        self.departure_id = int(self.scope["url_route"]["kwargs"]["departure_id"])
+        exists = await database_sync_to_async(
+            Departure.objects.filter(pk=self.departure_id).exists
+        )()
+        await self.accept()
+        if not exists:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group_name = live.departure_group(self.departure_id)
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+
+    async def disconnect(self, code):
+        if hasattr(self, "group_name"):
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        # Nothing to say to this socket: it only listens.
+        return
+
+    async def departure_seats(self, message):
+        await self.send_json(
+            {"type": "seats", "departure_id": message["departure_id"], "seats": message["seats"]}
+        )
+
+
+def presence_cleanup() -> int:
+    """Worker job: forget connections not heard of for PRESENCE_TIMEOUT_SECONDS (their
+    process died without saying goodbye). Returns how many rows it deleted."""
+    cutoff = timezone.now() - dt.timedelta(
+        seconds=settings.SIDEBYSIDE["PRESENCE_TIMEOUT_SECONDS"] * 2
+    )
+    deleted, _detail = TripPresence.objects.filter(last_seen_at__lt=cutoff).delete()
+    return deleted
