@@ -3,3 +3,22 @@ from django.apps import AppConfig
 
 class BookingConfig(AppConfig):
     name = "booking"
+
+    def ready(self) -> None:
+        from booking.exports import trips_export
+        from groups import exports
+
+        # "Download my data" includes the person's trips (groups cannot import booking).
+        exports.register("trips", trips_export)
+
+        from booking import plan, receivers
+        from booking.consumers import presence_cleanup
+        from core import jobs
+        from groups.signals import group_changed
+
+        group_changed.connect(receivers.on_group_changed, dispatch_uid="booking.group_changed")
+        # The worker: holds run out when nobody of the trip is online; presence rows of
+        # connections that died without a goodbye are forgotten.
+        jobs.register("holds_keep_alive", plan.holds_keep_alive, every_seconds=30)
+        jobs.register("holds_expire", plan.holds_expire, every_seconds=5)
+        jobs.register("presence_cleanup", presence_cleanup, every_seconds=60)

@@ -321,3 +321,30 @@ def test_pending_members_are_not_members_of_the_plan():
     invitation_accept(token=token, user=waiting)
     with pytest.raises(NotMember):
         plan_snapshot(user=waiting, trip_id=trip.pk)
+
+
+def test_a_traveller_who_leaves_lets_go_of_their_seat_and_the_plan_says_so(
+    planned, django_capture_on_commit_callbacks
+):
+    from groups.services import membership_leave
+
+    trip, (_olivia, ana, _ben), (early, _late) = planned
+    seat = second_class_seats(early)[0]
+    plan.seat_pick(
+        trip_id=trip.pk, user=ana, leg="outbound", departure_id=early.pk, seat_id=seat.pk
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        membership_leave(group_id=trip.group_id, user=ana)
+    assert not SeatAllocation.objects.filter(state="held").exists()
+    event = TripEvent.objects.filter(trip=trip).latest("version")
+    assert event.kind == "member_left"
+    assert event.payload["released"] == [
+        {"departure_id": early.pk, "seat_id": seat.pk, "user_id": ana.pk}
+    ]
+
+
+def test_the_worker_knows_the_plan_jobs():
+    from core import jobs
+
+    names = {job.name for job in jobs.registered()}
+    assert {"holds_expire", "holds_keep_alive", "presence_cleanup"} <= names

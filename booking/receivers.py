@@ -1,0 +1,30 @@
+"""What the live plan does when a friend group changes (``groups.signals.group_changed``,
+sent after the group's transaction committed): each of the group's trips still being
+planned gets an event (the members' pages update), and a traveller who left or was
+removed lets go of their held seats in the same transaction."""
+
+from django.db import transaction
+
+from booking.models import AllocationState, SeatAllocation, Trip
+
+RELEASES_SEATS = {"member_left", "member_removed", "member_anonymised"}
+
+
+def on_group_changed(sender, *, group_id: int, kind: str, user_id: int | None, **kwargs) -> None:
+    from booking.plan import _release, record
+
+    with transaction.atomic():
+        trips = list(
+            Trip.objects.select_for_update()
+            .filter(group_id=group_id, status=Trip.Status.PLANNING)
+            .order_by("pk")
+        )
+        for trip in trips:
+            released = []
+            if kind in RELEASES_SEATS and user_id is not None:
+                released = _release(
+                    SeatAllocation.objects.filter(
+                        leg__trip=trip, user_id=user_id, state=AllocationState.HELD
+                    )
+                )
+            record(trip, kind, {"user_id": user_id, "released": released})
