@@ -1,22 +1,35 @@
 """The catalog API: thin views that validate input, call a selector and render output.
 Errors are raised as domain errors and rendered once by ``core.api_errors``."""
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from booking import selectors
+from booking import selectors, services
+from booking.models import Trip
 from booking.serializers import (
     DepartureDetailSerializer,
     DepartureSearchSerializer,
     DepartureSummarySerializer,
     EventSerializer,
+    InvitationPreviewSerializer,
     PriceQuerySerializer,
     PriceQuoteSerializer,
     StationQuerySerializer,
     StationSerializer,
+    TripCreateSerializer,
+    TripDetailSerializer,
+    TripListItemSerializer,
 )
 from core.serializers import ErrorSerializer
+from groups.api import Api, LoggedInApi, errors, membership_response
+from groups.models import FriendGroup, Membership
+from groups.ratelimits import rate_limit
+from groups.selectors import group_members, invitation_check
+from groups.serializers import MembershipSerializer
+from groups.services import invitation_accept
 
 _errors = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input"),
@@ -90,3 +103,149 @@ class EventListApi(APIView):
     @extend_schema(responses={200: EventSerializer(many=True)}, summary="Upcoming events")
     def get(self, request):
         return Response(EventSerializer(selectors.event_list(), many=True).data)
+
+
+# --- Trips and joining by a link -----------------------------------------------------------
+
+
+def _spots_left(group, member_count: int) -> int:
+    return max(0, group.max_members - member_count)
+
+
+def _joinable(view: selectors.TripView, spots_left: int) -> bool:
+    """A hint for the page's "Join" button; ``group_join_public`` has the last word."""
+    membership = view.access.membership
+    return (
+        view.group.privacy == FriendGroup.Privacy.PUBLIC
+        and view.trip.status == Trip.Status.PLANNING
+        and spots_left > 0
+        and (membership is None or membership.status == Membership.Status.LEFT)
+    )
+
+
+def _trip_detail(request, view: selectors.TripView) -> dict:
+    """The trip as ``request.user`` may see it: travellers see the group and its members
+    (the organiser also those waiting), anyone else a summary without names."""
+    access = view.access
+    answer = {
+        "trip": view.trip,
+        "max_members": view.group.max_members,
+        "requires_approval": view.group.requires_approval,
+        "me": access.membership,
+    }
+    if access.is_member:
+        members = group_members(
+            group=view.group, viewer=request.user, include_pending=access.is_organiser
+        )
+        count = sum(1 for m in members if m.status == Membership.Status.ACTIVE)
+        answer |= {"view": "member", "group": view.group, "members": members}
+    else:
+        count = selectors.trip_member_counts(group_ids=[view.group.pk]).get(view.group.pk, 0)
+        answer["view"] = "summary"
+    spots_left = _spots_left(view.group, count)
+    answer |= {
+        "member_count": count,
+        "spots_left": spots_left,
+        "joinable": _joinable(view, spots_left),
+    }
+    return TripDetailSerializer(answer).data
+
+
+class TripListApi(LoggedInApi):
+    @extend_schema(
+        responses={200: TripListItemSerializer(many=True), **errors(403)},
+        summary="My trips (and those I wait to join), soonest first, with my role and status",
+    )
+    def get(self, request):
+        rows = selectors.trips_for_user(user=request.user)
+        counts = selectors.trip_member_counts(group_ids={trip.group_id for trip, _m in rows})
+        items = [
+            {
+                "trip": trip,
+                "member_count": counts.get(trip.group_id, 0),
+                "spots_left": _spots_left(trip.group, counts.get(trip.group_id, 0)),
+                "me": membership,
+            }
+            for trip, membership in rows
+        ]
+        return Response(TripListItemSerializer(items, many=True).data)
+
+    @extend_schema(
+        request=TripCreateSerializer,
+        responses={201: TripDetailSerializer, **errors(400, 403, 404)},
+        summary="Plan a trip: for a new friend group I organise, or for one of my groups",
+    )
+    def post(self, request):
+        data = TripCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        trip = services.trip_create(
+            organiser=request.user,
+            origin_code=values["origin"],
+            destination_code=values["destination"] or None,
+            event_slug=values["event"] or None,
+            outbound_from=values["outbound_from"],
+            outbound_to=values.get("outbound_to"),
+            return_from=values.get("return_from"),
+            return_to=values.get("return_to"),
+            title=values["title"],
+            group_id=values.get("group_id"),
+            privacy=values["privacy"],
+            requires_approval=values["requires_approval"],
+            max_members=values.get("max_members"),
+        )
+        view = selectors.trip_get_for(user=request.user, trip_id=trip.pk)
+        return Response(_trip_detail(request, view), status=status.HTTP_201_CREATED)
+
+
+class TripDetailApi(Api):
+    @extend_schema(
+        responses={200: TripDetailSerializer, **errors(404)},
+        summary="A trip: in full for its travellers, a summary for a public trip's visitors",
+    )
+    def get(self, request, trip_id: int):
+        view = selectors.trip_get_for(user=request.user, trip_id=trip_id)
+        return Response(_trip_detail(request, view))
+
+
+class JoinApi(Api):
+    @extend_schema(
+        responses={200: InvitationPreviewSerializer, **errors(404, 410)},
+        summary="What an invitation link leads to, before joining (anyone holding it)",
+    )
+    def get(self, request, token: str):
+        invitation = invitation_check(token=token)
+        group = invitation.group
+        # One query for the organiser's name and the count; the names stay here.
+        members = group_members(group=group, viewer=None)
+        organiser = next((m for m in members if m.role == Membership.Role.ORGANISER), None)
+        preview = {
+            "group_id": group.pk,
+            "name": group.name,
+            "organiser_name": organiser.name if organiser else "",
+            "member_count": len(members),
+            "max_members": group.max_members,
+            "spots_left": _spots_left(group, len(members)),
+            "requires_approval": group.requires_approval,
+            "personal": invitation.invitee_id is not None or bool(invitation.invitee_email),
+            "expires_at": invitation.expires_at,
+            "trips": selectors.group_trips(group_id=group.pk),
+        }
+        return Response(InvitationPreviewSerializer(preview).data)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: MembershipSerializer,
+            201: MembershipSerializer,
+            **errors(403, 404, 409, 410, 429),
+        },
+        summary="Join by an invitation link (active, or pending the organiser's approval)",
+    )
+    def post(self, request, token: str):
+        if not request.user.is_authenticated:
+            raise exceptions.NotAuthenticated()
+        rate_limit(request, "join")
+        started = timezone.now()
+        membership = invitation_accept(token=token, user=request.user)
+        return membership_response(membership, started=started)

@@ -6,7 +6,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from booking.models import ComfortClass, Deck, Facing, SeatPosition
+from booking.models import ComfortClass, Deck, Facing, SeatPosition, Trip
+from groups.models import FriendGroup
+from groups.serializers import GroupSerializer, MemberSerializer, MembershipSerializer
 
 # --- Input ---------------------------------------------------------------------------------
 
@@ -204,3 +206,116 @@ class EventSerializer(serializers.Serializer):
     starts_on = serializers.DateField()
     ends_on = serializers.DateField()
     description = CatalogTextField()
+
+
+# --- Trips ---------------------------------------------------------------------------------
+
+
+class TripCreateSerializer(serializers.Serializer):
+    origin = serializers.RegexField(
+        r"^[A-Za-z]{5}$",
+        max_length=5,
+        help_text=_("Station code, e.g. FRPLY."),
+        error_messages={"invalid": _("A station code is five letters, e.g. FRPLY.")},
+    )
+    destination = serializers.RegexField(
+        r"^[A-Za-z]{5}$",
+        max_length=5,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("Station code; leave empty when going to an event."),
+        error_messages={"invalid": _("A station code is five letters, e.g. FRLPD.")},
+    )
+    event = serializers.SlugField(
+        max_length=50,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("An event's slug: its nearest station becomes the destination."),
+    )
+    outbound_from = serializers.DateField(input_formats=["%Y-%m-%d"])
+    outbound_to = serializers.DateField(input_formats=["%Y-%m-%d"], required=False, allow_null=True)
+    return_from = serializers.DateField(input_formats=["%Y-%m-%d"], required=False, allow_null=True)
+    return_to = serializers.DateField(input_formats=["%Y-%m-%d"], required=False, allow_null=True)
+    title = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    privacy = serializers.ChoiceField(
+        choices=FriendGroup.Privacy.choices, default=FriendGroup.Privacy.PRIVATE
+    )
+    requires_approval = serializers.BooleanField(default=False)
+    max_members = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=1000
+    )
+    group_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text=_("A group you organise: a new trip with the same friends."),
+    )
+
+
+class TripEventSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    starts_on = serializers.DateField()
+    ends_on = serializers.DateField()
+
+
+class TripSerializer(serializers.Serializer):
+    """What anyone allowed to see a trip sees of it: route, dates, event. No people."""
+
+    id = serializers.IntegerField()
+    group_id = serializers.IntegerField()
+    title = serializers.CharField()
+    origin = StationSerializer()
+    destination = StationSerializer()
+    event = TripEventSerializer(allow_null=True)
+    outbound_from = serializers.DateField()
+    outbound_to = serializers.DateField()
+    return_from = serializers.DateField(allow_null=True)
+    return_to = serializers.DateField(allow_null=True)
+    status = serializers.ChoiceField(choices=Trip.Status.choices)
+
+
+class TripDetailSerializer(serializers.Serializer):
+    """A trip as the caller may see it. ``view`` is ``member`` for its travellers (with
+    ``group`` and ``members``; the organiser also sees who is waiting) and ``summary`` for
+    anyone else allowed to see it (a public trip, or someone waiting for approval): then
+    ``group`` and ``members`` are absent."""
+
+    view = serializers.ChoiceField(choices=["member", "summary"])
+    trip = TripSerializer()
+    member_count = serializers.IntegerField()
+    max_members = serializers.IntegerField()
+    spots_left = serializers.IntegerField()
+    requires_approval = serializers.BooleanField()
+    joinable = serializers.BooleanField(
+        help_text=_("Whether the caller may join this public trip without an invitation.")
+    )
+    group = GroupSerializer(required=False)
+    members = MemberSerializer(many=True, required=False)
+    me = MembershipSerializer(allow_null=True)
+
+
+class TripListItemSerializer(serializers.Serializer):
+    trip = TripSerializer()
+    member_count = serializers.IntegerField()
+    spots_left = serializers.IntegerField()
+    me = MembershipSerializer()
+
+
+class InvitationPreviewSerializer(serializers.Serializer):
+    """What the holder of an invitation link sees before joining: no member list."""
+
+    group_id = serializers.IntegerField()
+    name = serializers.CharField()
+    organiser_name = serializers.CharField(allow_blank=True)
+    member_count = serializers.IntegerField()
+    max_members = serializers.IntegerField()
+    spots_left = serializers.IntegerField()
+    requires_approval = serializers.BooleanField()
+    personal = serializers.BooleanField(
+        help_text=_("The invitation was sent to one person and works for them only.")
+    )
+    expires_at = serializers.DateTimeField()
+    trips = TripSerializer(many=True)

@@ -12,4 +12,9 @@ urlpatterns = [
         name="api-departure-price",
     ),
     path("events/", api.EventListApi.as_view(), name="api-events"),
+    # Trips, and joining a trip's group by an invitation link (its preview shows the trips).
+    # The group's own endpoints are in groups/api_urls.py.
+    path("trips/", api.TripListApi.as_view(), name="api-trips"),
+    path("trips/<int:trip_id>/", api.TripDetailApi.as_view(), name="api-trip"),
+    path("join/<str:token>/", api.JoinApi.as_view(), name="api-join"),
 ]

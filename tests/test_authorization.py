@@ -1,0 +1,339 @@
+"""Who may call what: one table of every trip and friend-group route × caller, with the
+status each gets. The table must cover every route: a new endpoint under a checked prefix
+without rows fails ``test_every_route_has_rows_in_the_table``.
+
+Callers: ``anonymous`` (not logged in), ``stranger`` (logged in, not in the group),
+``member``, ``organiser``, and for a few routes ``pending`` (waiting for approval). The
+world is a private trip whose group approves joiners, with one member and one person
+waiting; rows marked ``world="public"`` use a public trip instead.
+
+Pages can join the table later: add their rows (the client is Django's, so a page answers
+as it would to a browser) and their prefix to ``CHECKED_PREFIXES``.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import pytest
+import requests
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from django.urls import URLPattern, URLResolver, get_resolver, path
+from rest_framework.test import APIClient
+from schemathesis.core.transport import Response as SchemaResponse
+
+from groups import services
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "stranger", "member", "organiser")
+
+# Route prefixes whose every route must have rows, and the routes left out on purpose:
+# the catalog (public, read-only data about trains and events) and the API's own docs.
+CHECKED_PREFIXES = ("api/",)
+NOT_IN_TABLE = {
+    "api-stations",
+    "api-departures",
+    "api-departure",
+    "api-departure-price",
+    "api-events",
+    "api-schema",
+    "api-docs",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    name: str  # the route's URL name
+    url: Callable[[SimpleNamespace], str]
+    role: str
+    status: int
+    body: Callable[[SimpleNamespace], dict] | None = None
+    world: str = "private"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route and method, with the status for each caller (expanded into ``Row``s)."""
+
+    method: str
+    name: str
+    url: Callable[[SimpleNamespace], str]
+    statuses: dict[str, int]
+    body: Callable[[SimpleNamespace], dict] | None = None
+    world: str = "private"
+
+    def rows(self) -> list[Row]:
+        return [
+            Row(self.method, self.name, self.url, role, code, self.body, self.world)
+            for role, code in self.statuses.items()
+        ]
+
+
+def _statuses(anonymous, stranger, member, organiser, **others) -> dict[str, int]:
+    return {
+        "anonymous": anonymous,
+        "stranger": stranger,
+        "member": member,
+        "organiser": organiser,
+        **others,
+    }
+
+
+def _trip_body(w):
+    return {"origin": "FRPLY", "destination": "FRLPD", "outbound_from": w.day}
+
+
+ROUTES = [
+    # Trips (booking/urls.py).
+    Route("GET", "api-trips", lambda w: "/api/trips/", _statuses(403, 200, 200, 200)),
+    Route("POST", "api-trips", lambda w: "/api/trips/", _statuses(403, 201, 201, 201), _trip_body),
+    # A private trip does not exist for strangers, logged in or not.
+    Route(
+        "GET",
+        "api-trip",
+        lambda w: f"/api/trips/{w.trip.pk}/",
+        _statuses(404, 404, 200, 200, pending=200),
+    ),
+    # A public trip: a summary for anyone.
+    Route(
+        "GET",
+        "api-trip",
+        lambda w: f"/api/trips/{w.trip.pk}/",
+        _statuses(200, 200, 200, 200),
+        world="public",
+    ),
+    # Joining by a link: the preview for anyone holding it; joining once logged in
+    # (the stranger joins, pending approval; members are already in).
+    Route("GET", "api-join", lambda w: f"/api/join/{w.token}/", _statuses(200, 200, 200, 200)),
+    Route("POST", "api-join", lambda w: f"/api/join/{w.token}/", _statuses(403, 201, 200, 200)),
+    # The group (groups/api_urls.py).
+    Route(
+        "PATCH",
+        "api-group",
+        lambda w: f"/api/groups/{w.group.pk}/",
+        _statuses(403, 404, 403, 200),
+        lambda w: {"name": "Renamed"},
+    ),
+    Route(
+        "GET",
+        "api-group-invitations",
+        lambda w: f"/api/groups/{w.group.pk}/invitations/",
+        _statuses(403, 404, 403, 200),
+    ),
+    Route(
+        "POST",
+        "api-group-invitations",
+        lambda w: f"/api/groups/{w.group.pk}/invitations/",
+        _statuses(403, 404, 403, 201),
+        lambda w: {"channel": "link"},
+    ),
+    Route(
+        "POST",
+        "api-invitation-revoke",
+        lambda w: f"/api/invitations/{w.invitation.pk}/revoke/",
+        _statuses(403, 404, 403, 200),
+    ),
+    Route(
+        "GET",
+        "api-invitations-mine",
+        lambda w: "/api/invitations/mine/",
+        _statuses(403, 200, 200, 200),
+    ),
+    # The personal invitation is the stranger's: nobody else may use it.
+    Route(
+        "POST",
+        "api-invitation-accept",
+        lambda w: f"/api/invitations/{w.personal.pk}/accept/",
+        _statuses(403, 201, 404, 404),
+    ),
+    # Joining without an invitation: a private group does not exist for a stranger.
+    Route(
+        "POST",
+        "api-group-join",
+        lambda w: f"/api/groups/{w.group.pk}/join/",
+        _statuses(403, 404, 200, 200),
+    ),
+    Route(
+        "POST",
+        "api-group-join",
+        lambda w: f"/api/groups/{w.group.pk}/join/",
+        _statuses(403, 201, 200, 200),
+        world="public",
+    ),
+    # The organiser must hand over before leaving.
+    Route(
+        "POST",
+        "api-group-leave",
+        lambda w: f"/api/groups/{w.group.pk}/leave/",
+        _statuses(403, 404, 200, 409, pending=200),
+    ),
+    Route(
+        "POST",
+        "api-group-hand-over",
+        lambda w: f"/api/groups/{w.group.pk}/hand-over/",
+        _statuses(403, 404, 403, 200),
+        lambda w: {"user_id": w.member.pk},
+    ),
+    Route(
+        "PATCH",
+        "api-group-me",
+        lambda w: f"/api/groups/{w.group.pk}/me/",
+        _statuses(403, 404, 200, 200, pending=403),
+        lambda w: {"shares_details": True},
+    ),
+    Route(
+        "POST",
+        "api-member-approve",
+        lambda w: f"/api/groups/{w.group.pk}/members/{w.pending.pk}/approve/",
+        _statuses(403, 404, 403, 200, pending=403),
+    ),
+    Route(
+        "POST",
+        "api-member-reject",
+        lambda w: f"/api/groups/{w.group.pk}/members/{w.pending.pk}/reject/",
+        _statuses(403, 404, 403, 200),
+    ),
+    Route(
+        "POST",
+        "api-member-remove",
+        lambda w: f"/api/groups/{w.group.pk}/members/{w.member.pk}/remove/",
+        _statuses(403, 404, 403, 200),
+    ),
+]
+
+ROWS = [row for route in ROUTES for row in route.rows()]
+ROUTES_COVERED = {(row.name, row.method) for row in ROWS}
+
+
+def _world(kind: str) -> SimpleNamespace:
+    organiser = factories.user("Olivia Organiser")
+    trip = factories.trip(organiser=organiser, privacy=kind)
+    member = factories.member(trip, "Fred Friend")
+    services.group_update(group_id=trip.group_id, by=organiser, requires_approval=True)
+    pending = factories.member(trip, "Wanda Waiting")
+    stranger = factories.user("Sam Stranger")
+    invitation, token = services.invitation_create(group_id=trip.group_id, by=organiser)
+    personal, _ = services.invitation_create(
+        group_id=trip.group_id, by=organiser, invitee=stranger, channel="facebook_friend"
+    )
+    return SimpleNamespace(
+        trip=trip,
+        group=trip.group,
+        organiser=organiser,
+        member=member,
+        pending=pending,
+        stranger=stranger,
+        anonymous=None,
+        invitation=invitation,
+        token=token,
+        personal=personal,
+        day=trip.outbound_from.isoformat(),
+    )
+
+
+def _row_id(row: Row) -> str:
+    return f"{row.method} {row.name} {row.world} as {row.role}"
+
+
+@pytest.mark.parametrize("row", ROWS, ids=_row_id)
+def test_each_route_answers_each_caller_as_the_table_says(row):
+    world = _world(row.world)
+    client = APIClient()
+    user = getattr(world, row.role)
+    if user is not None:
+        client.force_login(user)
+
+    call = getattr(client, row.method.lower())
+    response = call(row.url(world), row.body(world) if row.body else None, format="json")
+
+    assert response.status_code == row.status, response.content
+    if row.name.startswith("api-"):
+        assert_documented(row, response)
+    if row.status >= 400:
+        error = response.json()["error"]
+        assert set(error) >= {"code", "message"}
+        if row.role == "anonymous" and row.status == 403:
+            assert error["code"] == "not_authenticated"
+
+
+_SCHEMA = None
+
+
+def assert_documented(row: Row, response) -> None:
+    """The answer's status is one the OpenAPI schema documents, and its body matches."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        _SCHEMA = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+    routes = {pattern.name: route for route, pattern in _routes(get_resolver().url_patterns)}
+    template = "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", routes[row.name])
+    operation = _SCHEMA[template][row.method]
+    assert str(response.status_code) in operation.definition.raw["responses"], template
+    request = requests.Request(row.method, f"http://testserver{template}").prepare()
+    headers = {key.lower(): [value] for key, value in response.headers.items()}
+    operation.validate_response(
+        SchemaResponse(response.status_code, headers, response.content, request, 0.0, False)
+    )
+
+
+def test_each_route_in_the_table_names_every_caller():
+    for route in ROUTES:
+        assert set(ROLES) <= set(route.statuses), (route.method, route.name)
+
+
+def _routes(patterns, prefix: str = ""):
+    """(full route, URL pattern) of every URL, included ones too."""
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern), pattern
+
+
+def _methods(pattern: URLPattern) -> set[str]:
+    view_class = getattr(pattern.callback, "view_class", None)
+    if view_class is None:
+        return {"GET"}  # a function view: at least a row for GET
+    return {m.upper() for m in ("get", "post", "put", "patch", "delete") if hasattr(view_class, m)}
+
+
+def uncovered_routes(patterns, covered) -> list[str]:
+    """Routes under ``CHECKED_PREFIXES`` (other than ``NOT_IN_TABLE``) and methods with no
+    row in ``covered``: a set of (URL name, method)."""
+    missing = []
+    for route, pattern in _routes(patterns):
+        if not route.startswith(CHECKED_PREFIXES) or pattern.name in NOT_IN_TABLE:
+            continue
+        if not pattern.name:
+            missing.append(f"{route} (no URL name: give it one and rows in the table)")
+            continue
+        for method in sorted(_methods(pattern)):
+            if (pattern.name, method) not in covered:
+                missing.append(f"{method} {route} ({pattern.name})")
+    return missing
+
+
+def test_every_route_has_rows_in_the_table():
+    assert uncovered_routes(get_resolver().url_patterns, ROUTES_COVERED) == []
+
+
+def test_the_coverage_check_catches_a_route_without_rows():
+    from groups import api
+
+    patterns = [
+        path("api/", api.GroupApi.as_view(), name="api-group"),
+        path("api/new-thing/<int:pk>/", api.GroupLeaveApi.as_view(), name="api-new-thing"),
+        path("api/nameless/", api.GroupLeaveApi.as_view()),
+        path("api/stations/", api.GroupLeaveApi.as_view(), name="api-stations"),
+        path("elsewhere/", api.GroupLeaveApi.as_view(), name="page"),
+    ]
+
+    assert uncovered_routes(patterns, ROUTES_COVERED) == [
+        "POST api/new-thing/<int:pk>/ (api-new-thing)",
+        "api/nameless/ (no URL name: give it one and rows in the table)",
+    ]
+    assert uncovered_routes(patterns[:1], set()) == ["PATCH api/ (api-group)"]
