@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+"""Facebook's platform callbacks, mounted at /facebook/ (groups/callbacks.py)."""
 
-urlpatterns = []
+from django.urls import path
+
+from groups import callbacks
+
+urlpatterns = [
+    path("data-deletion/", callbacks.data_deletion, name="facebook_data_deletion"),
+    path("deletion/<slug:code>/", callbacks.deletion_status, name="facebook_deletion_status"),
+    path("deauthorize/", callbacks.deauthorise, name="facebook_deauthorise"),
+]

@@ -1,0 +1,138 @@
+"""The account page: the person's name and language, "Download my data" and "Delete my
+account". The writes are ``groups.account_services``'; these views collect the input and
+show the result."""
+
+import json
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from core.errors import DomainError
+from groups import account_services, exports
+from groups.services import DISPLAY_NAME_MAX_LENGTH
+
+DELETED_CODE_SESSION_KEY = "account_deleted_code"
+
+
+class ProfileForm(forms.Form):
+    display_name = forms.CharField(
+        label=gettext_lazy("Your name"),
+        help_text=gettext_lazy("As your friends know you."),
+        max_length=DISPLAY_NAME_MAX_LENGTH,
+    )
+    preferred_language = forms.ChoiceField(
+        label=gettext_lazy("Language"), choices=settings.LANGUAGES
+    )
+
+
+class DeleteForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=gettext_lazy("I understand that my account is deleted for good."),
+        error_messages={"required": gettext_lazy("Tick the box to confirm.")},
+    )
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def account(request):
+    summary = exports.account_summary(user=request.user)
+    if request.method == "POST":
+        form = ProfileForm(request.POST)
+        if form.is_valid():
+            try:
+                profile = account_services.profile_update(
+                    user=request.user,
+                    display_name=form.cleaned_data["display_name"],
+                    preferred_language=form.cleaned_data["preferred_language"],
+                )
+            except DomainError as error:
+                for field, errors in error.fields.items():
+                    for message in errors:
+                        form.add_error(field if field in form.fields else None, message)
+                if not error.fields:
+                    form.add_error(None, str(error.message))
+            else:
+                translation.activate(profile.preferred_language)
+                messages.success(request, _("Your details are saved."))
+                response = redirect("my_account")
+                # The pages follow the language chosen here (a first-party cookie, as the
+                # header's language switch sets).
+                response.set_cookie(
+                    settings.LANGUAGE_COOKIE_NAME,
+                    profile.preferred_language,
+                    max_age=settings.LANGUAGE_COOKIE_AGE,
+                    path=settings.LANGUAGE_COOKIE_PATH,
+                    samesite=settings.LANGUAGE_COOKIE_SAMESITE or "Lax",
+                    secure=settings.LANGUAGE_COOKIE_SECURE,
+                    httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                )
+                return response
+        status = 400
+    else:
+        form = ProfileForm(
+            initial={
+                "display_name": summary.display_name,
+                "preferred_language": summary.preferred_language or translation.get_language(),
+            }
+        )
+        status = 200
+    return render(
+        request,
+        "frontend/account/account.html",
+        {"form": form, "summary": summary},
+        status=status,
+    )
+
+
+@login_required
+@never_cache
+@require_GET
+def account_data(request):
+    """Everything we hold about the person, as a JSON file to keep."""
+    data = exports.account_export(user=request.user)
+    response = HttpResponse(
+        json.dumps(data, indent=2, ensure_ascii=False, default=str),
+        content_type="application/json; charset=utf-8",
+    )
+    filename = f"sidebyside-data-{timezone.localdate().isoformat()}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def account_delete(request):
+    if request.method == "POST":
+        form = DeleteForm(request.POST)
+        if form.is_valid():
+            deletion = account_services.account_delete(user=request.user)
+            logout(request)
+            # The new, anonymous session carries the code to the goodbye page.
+            request.session[DELETED_CODE_SESSION_KEY] = deletion.confirmation_code
+            return redirect("my_account_deleted")
+        status = 400
+    else:
+        form = DeleteForm()
+        status = 200
+    return render(request, "frontend/account/delete.html", {"form": form}, status=status)
+
+
+@never_cache
+@require_GET
+def account_deleted(request):
+    code = request.session.get(DELETED_CODE_SESSION_KEY)
+    if not code:
+        return redirect("home")
+    return render(request, "frontend/account/deleted.html", {"confirmation_code": code})
