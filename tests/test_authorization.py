@@ -33,8 +33,11 @@ ROLES = ("anonymous", "stranger", "member", "organiser")
 
 # Route prefixes whose every route must have rows, and the routes left out on purpose:
 # the catalog (public, read-only data about trains and events) and the API's own docs.
-CHECKED_PREFIXES = ("api/",)
+CHECKED_PREFIXES = ("api/", "trips/", "join/", "account/", "events/")
 NOT_IN_TABLE = {
+    # The goodbye page after an account is deleted: it shows the confirmation code kept in
+    # the (new, anonymous) session, whoever asks (tests/groups/test_account.py).
+    "my_account_deleted",
     "api-stations",
     "api-departures",
     "api-departure",
@@ -206,6 +209,129 @@ ROUTES = [
     ),
 ]
 
+# Pages (frontend/urls_trips.py, urls_account.py): a browser's view of the same rules.
+# Anonymous callers are sent to log in (302) where a page needs a login; a private trip
+# is the 404 page for a stranger; a refused action re-renders the trip page with the
+# service's status (403 for a member doing an organiser's action, 409 for an organiser
+# leaving without handing over).
+LOGIN = 302
+PAGE_ROUTES = [
+    Route("GET", "my_trips", lambda w: "/trips/", _statuses(LOGIN, 200, 200, 200)),
+    Route("GET", "trip_new", lambda w: "/trips/new/", _statuses(LOGIN, 200, 200, 200)),
+    Route(
+        "GET",
+        "trip",
+        lambda w: f"/trips/{w.trip.pk}/",
+        _statuses(404, 404, 200, 200, pending=200),
+    ),
+    Route(
+        "GET",
+        "trip",
+        lambda w: f"/trips/{w.trip.pk}/",
+        _statuses(200, 200, 200, 200),
+        world="public",
+    ),
+    Route(
+        "POST",
+        "trip_join_public",
+        lambda w: f"/trips/{w.trip.pk}/join/",
+        _statuses(LOGIN, 302, 302, 302),
+        world="public",
+    ),
+    Route(
+        "POST",
+        "trip_join_public",
+        lambda w: f"/trips/{w.trip.pk}/join/",
+        _statuses(LOGIN, 404, 302, 302),
+    ),
+    Route(
+        "POST",
+        "trip_leave",
+        lambda w: f"/trips/{w.trip.pk}/leave/",
+        _statuses(LOGIN, 404, 302, 409, pending=302),
+    ),
+    Route(
+        "POST",
+        "trip_settings",
+        lambda w: f"/trips/{w.trip.pk}/settings/",
+        _statuses(LOGIN, 404, 403, 302),
+        lambda w: {"privacy": "private", "max_members": 9},
+    ),
+    Route(
+        "POST",
+        "trip_share_details",
+        lambda w: f"/trips/{w.trip.pk}/share-details/",
+        _statuses(LOGIN, 404, 302, 302, pending=403),
+        lambda w: {"shares_details": "on"},
+    ),
+    Route(
+        "POST",
+        "trip_invite",
+        lambda w: f"/trips/{w.trip.pk}/invitations/",
+        _statuses(LOGIN, 404, 403, 200),
+        lambda w: {"channel": "link"},
+    ),
+    Route(
+        "POST",
+        "trip_invite_friend",
+        lambda w: f"/trips/{w.trip.pk}/invitations/friend/",
+        _statuses(LOGIN, 404, 404, 404),
+        lambda w: {"user_id": w.stranger.pk},
+    ),
+    Route(
+        "POST",
+        "trip_invitation_revoke",
+        lambda w: f"/trips/{w.trip.pk}/invitations/{w.invitation.pk}/revoke/",
+        _statuses(LOGIN, 404, 403, 302),
+    ),
+    Route(
+        "POST",
+        "trip_member_approve",
+        lambda w: f"/trips/{w.trip.pk}/members/approve/",
+        _statuses(LOGIN, 404, 403, 302),
+        lambda w: {"user_id": w.pending.pk},
+    ),
+    Route(
+        "POST",
+        "trip_member_reject",
+        lambda w: f"/trips/{w.trip.pk}/members/decline/",
+        _statuses(LOGIN, 404, 403, 302),
+        lambda w: {"user_id": w.pending.pk},
+    ),
+    Route(
+        "POST",
+        "trip_member_remove",
+        lambda w: f"/trips/{w.trip.pk}/members/remove/",
+        _statuses(LOGIN, 404, 403, 302),
+        lambda w: {"user_id": w.member.pk},
+    ),
+    Route(
+        "POST",
+        "trip_member_make_organiser",
+        lambda w: f"/trips/{w.trip.pk}/members/organiser/",
+        _statuses(LOGIN, 404, 403, 302),
+        lambda w: {"user_id": w.member.pk},
+    ),
+    Route(
+        "POST",
+        "invitation_accept_personal",
+        lambda w: f"/trips/invitations/{w.personal.pk}/accept/",
+        _statuses(LOGIN, 302, 404, 404),
+    ),
+    Route("GET", "join", lambda w: f"/join/{w.token}/", _statuses(200, 200, 302, 302)),
+    Route("POST", "join", lambda w: f"/join/{w.token}/", _statuses(LOGIN, 302, 302, 302)),
+    Route("GET", "join", lambda w: "/join/forged-token/", _statuses(404, 404, 404, 404)),
+    Route("GET", "event", lambda w: f"/events/{w.event.slug}/", _statuses(200, 200, 200, 200)),
+    Route("GET", "my_account", lambda w: "/account/", _statuses(LOGIN, 200, 200, 200)),
+    Route(
+        "GET", "my_account_data", lambda w: "/account/data.json", _statuses(LOGIN, 200, 200, 200)
+    ),
+    Route(
+        "GET", "my_account_delete", lambda w: "/account/delete/", _statuses(LOGIN, 200, 200, 200)
+    ),
+]
+
+ROUTES = ROUTES + PAGE_ROUTES
 ROWS = [row for route in ROUTES for row in route.rows()]
 ROUTES_COVERED = {(row.name, row.method) for row in ROWS}
 
@@ -218,6 +344,7 @@ def _world(kind: str) -> SimpleNamespace:
     pending = factories.member(trip, "Wanda Waiting")
     stranger = factories.user("Sam Stranger")
     invitation, token = services.invitation_create(group_id=trip.group_id, by=organiser)
+    event = factories.event()
     personal, _ = services.invitation_create(
         group_id=trip.group_id, by=organiser, invitee=stranger, channel="facebook_friend"
     )
@@ -233,6 +360,7 @@ def _world(kind: str) -> SimpleNamespace:
         token=token,
         personal=personal,
         day=trip.outbound_from.isoformat(),
+        event=event,
     )
 
 
@@ -249,12 +377,15 @@ def test_each_route_answers_each_caller_as_the_table_says(row):
         client.force_login(user)
 
     call = getattr(client, row.method.lower())
-    response = call(row.url(world), row.body(world) if row.body else None, format="json")
+    if row.name.startswith("api-"):
+        response = call(row.url(world), row.body(world) if row.body else None, format="json")
+    else:  # a page: a browser's form post
+        response = call(row.url(world), row.body(world) if row.body else {})
 
     assert response.status_code == row.status, response.content
     if row.name.startswith("api-"):
         assert_documented(row, response)
-    if row.status >= 400:
+    if row.status >= 400 and row.name.startswith("api-"):
         error = response.json()["error"]
         assert set(error) >= {"code", "message"}
         if row.role == "anonymous" and row.status == 403:
@@ -297,7 +428,7 @@ def _routes(patterns, prefix: str = ""):
 def _methods(pattern: URLPattern) -> set[str]:
     view_class = getattr(pattern.callback, "view_class", None)
     if view_class is None:
-        return {"GET"}  # a function view: at least a row for GET
+        return {"ANY"}  # a function view (a page): at least one row, whatever its method
     return {m.upper() for m in ("get", "post", "put", "patch", "delete") if hasattr(view_class, m)}
 
 
@@ -312,7 +443,10 @@ def uncovered_routes(patterns, covered) -> list[str]:
             missing.append(f"{route} (no URL name: give it one and rows in the table)")
             continue
         for method in sorted(_methods(pattern)):
-            if (pattern.name, method) not in covered:
+            if method == "ANY":
+                if not any(name == pattern.name for name, _method in covered):
+                    missing.append(f"{route} ({pattern.name})")
+            elif (pattern.name, method) not in covered:
                 missing.append(f"{method} {route} ({pattern.name})")
     return missing
 
