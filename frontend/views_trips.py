@@ -11,12 +11,12 @@ answer renders the trip page with the link once. It is never stored, not even in
 session (which lives in the database).
 """
 
+import datetime as dt
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from booking import plan_selectors
 from booking import selectors as booking_selectors
 from booking import services as booking_services
 from booking.errors import EventNotFound, TripNotFound
@@ -172,6 +173,8 @@ def _render_trip(
             invitations = [i for i in invitations if i.created_by_id == request.user.pk]
         context["invitations"] = [InvitationRow(i, _invitation_status(i)) for i in invitations]
         context["friends"] = _friend_suggestions(request, group.pk)
+    if access.is_member:
+        context.update(_plan_context(request, trip))
     if access.is_organiser:
         form = settings_form or GroupSettingsForm(
             initial={
@@ -183,6 +186,116 @@ def _render_trip(
         context["settings_form"] = form
         context["privacy_choices"] = privacy_choices(form["privacy"].value())
     return render(request, "frontend/trips/detail.html", context, status=status)
+
+
+# --- The live plan (its data; plan.js keeps it live over the websocket) -----------------------
+
+# How many days of a leg's window the organiser's "Propose trains" list covers.
+PROPOSE_MAX_DAYS = 7
+
+
+def _when(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def _plan_departure(data: dict | None) -> dict | None:
+    if not data:
+        return None
+    return {**data, "departs": _when(data["departs_at"]), "arrives": _when(data["arrives_at"])}
+
+
+def _propose_choices(trip, *, direction: str) -> list[dict]:
+    """The trains the organiser may put to the vote: the leg's route, each day of its
+    window (the first PROPOSE_MAX_DAYS), through the same search as the home page."""
+    outbound = direction == "outbound"
+    origin, destination = (
+        (trip.origin, trip.destination) if outbound else (trip.destination, trip.origin)
+    )
+    first = trip.outbound_from if outbound else trip.return_from
+    last = (trip.outbound_to if outbound else trip.return_to) or first
+    days = []
+    day = first
+    while day and day <= last and len(days) < PROPOSE_MAX_DAYS:
+        try:
+            found = booking_selectors.departure_search(
+                origin_code=origin.code, destination_code=destination.code, on_date=day
+            )
+        except DomainError:
+            found = []
+        if found:
+            days.append({"day": day, "departures": found})
+        day += dt.timedelta(days=1)
+    return days
+
+
+def _plan_context(request, trip) -> dict:
+    """The plan as the viewer may see it (``plan_snapshot``, also embedded as JSON for
+    plan.js), the leg on screen (``?leg=``), and the seat map of its settled train, else
+    of the option asked for (``?show=``), else of its first option."""
+    snapshot = plan_selectors.plan_snapshot(user=request.user, trip_id=trip.pk)
+    me = snapshot["me"]["user_id"]
+    members = {m["user_id"]: m for m in snapshot["members"]}
+    legs = snapshot["legs"]
+    if not legs:
+        return {"plan": snapshot, "plan_leg": None}
+    leg = next((x for x in legs if x["direction"] == request.GET.get("leg")), legs[0])
+    option_ids = [o["departure"]["id"] for o in leg["options"]]
+    if leg["departure"]:
+        shown_id = leg["departure"]["id"]
+    else:
+        try:
+            asked = int(request.GET.get("show", ""))
+        except ValueError:
+            asked = None
+        shown_id = asked if asked in option_ids else (option_ids[0] if option_ids else None)
+    my_fare = leg["fares"].get(str(me))
+    options = []
+    for option in leg["options"]:
+        options.append(
+            {
+                "departure": _plan_departure(option["departure"]),
+                "voters": [members[uid] for uid in option["votes"] if uid in members],
+                "my_vote": me in option["votes"],
+                "my_price": option["prices"].get(str(me)),
+                "shown": option["departure"]["id"] == shown_id,
+            }
+        )
+    holders = {}
+    seat_of = {}
+    for hold in leg["seats"]:
+        member = members.get(hold["user_id"])
+        if hold["departure_id"] != shown_id or member is None:
+            continue
+        holders[hold["seat_id"]] = {**member, "is_me": hold["user_id"] == me}
+        seat_of[hold["user_id"]] = hold["label"]
+    travellers = [
+        {**m, "is_me": m["user_id"] == me, "seat": seat_of.get(m["user_id"], "")}
+        for m in snapshot["members"]
+    ]
+    outbound = leg["direction"] == "outbound"
+    is_organiser = snapshot["me"]["role"] == "organiser"
+    return {
+        "plan": snapshot,
+        "plan_leg": leg,
+        "plan_outbound": outbound,
+        "plan_from": trip.origin if outbound else trip.destination,
+        "plan_to": trip.destination if outbound else trip.origin,
+        "plan_settled": _plan_departure(leg["departure"]),
+        "plan_options": options,
+        "plan_shown_id": shown_id,
+        "plan_seatmap": booking_selectors.departure_detail(departure_id=shown_id)
+        if shown_id
+        else None,
+        "plan_holders": holders,
+        "plan_travellers": travellers,
+        "plan_my_fare": my_fare,
+        "plan_fare_classes": booking_selectors.fare_class_list(),
+        "plan_passenger_types": booking_selectors.passenger_type_list(),
+        "plan_cards": booking_selectors.discount_card_list(),
+        "plan_propose": _propose_choices(trip, direction=leg["direction"])
+        if is_organiser and not leg["departure"]
+        else None,
+    }
 
 
 @require_GET
@@ -326,33 +439,20 @@ def invitation_create(request, trip_id: int):
 @login_required
 @require_POST
 def invitation_invite_friend(request, trip_id: int):
-    view = _trip_view(request, trip_id)
     user_id = _user_id(request)
-    suggestions = _friend_suggestions(request, view.group.pk)
-    # Only someone offered as a suggestion: an organiser cannot put an invitation on the
-    # page of any account they can number.
-    offered = {friend.user_id for friend in (suggestions.friends if suggestions else [])}
-    if user_id is None or user_id not in offered:
-        return _render_trip(
-            request,
-            trip_id,
-            status=404,
-            error=_("That person is not among your Facebook friends who use Sidebyside."),
-        )
-    invitee = get_user_model().objects.get(pk=user_id)
-    name = next(f.name for f in suggestions.friends if f.user_id == user_id)
 
     def invite(group_id):
         rate_limit(request, "invite")
-        group_services.invitation_create(
-            group_id=group_id, by=request.user, channel="facebook_friend", invitee=invitee
+        invitation, _token = group_services.invitation_create_for_friend(
+            group_id=group_id, by=request.user, friend_user_id=user_id or 0
         )
+        return invitation
 
     return _trip_action(
         request,
         trip_id,
         invite,
-        _("%(name)s is invited: the trip is on their Sidebyside page.") % {"name": name},
+        _("Your friend is invited: the trip is on their Sidebyside page."),
     )
 
 

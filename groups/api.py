@@ -118,15 +118,19 @@ class GroupInvitationsApi(LoggedInApi):
         data = InvitationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        invitation, token = services.invitation_create(
-            group_id=group_id,
-            by=request.user,
-            channel=values["channel"],
-            ttl_days=values.get("ttl_days"),
-            max_uses=values.get("max_uses"),
-            invitee=values.get("invitee_id"),
-            invitee_email=values.get("invitee_email", ""),
-        )
+        if values.get("invitee_id") is not None:
+            invitation, token = services.invitation_create_for_friend(
+                group_id=group_id, by=request.user, friend_user_id=values["invitee_id"]
+            )
+        else:
+            invitation, token = services.invitation_create(
+                group_id=group_id,
+                by=request.user,
+                channel=values["channel"],
+                ttl_days=values.get("ttl_days"),
+                max_uses=values.get("max_uses"),
+                invitee_email=values.get("invitee_email", ""),
+            )
         invitation.token = token
         invitation.url = request.build_absolute_uri(JOIN_PATH.format(token=token))
         return Response(

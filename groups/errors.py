@@ -161,3 +161,10 @@ class GroupNotJoinable(DomainError):
     code = "group_not_joinable"
     status = 403
     default_message = _("You need an invitation to join this trip.")
+
+
+class FriendNotSuggested(NotFound):
+    """The same answer whether the id exists or not: nobody learns who has an account."""
+
+    code = "friend_not_suggested"
+    default_message = _("That person is not among your Facebook friends who use Sidebyside.")

@@ -2,7 +2,6 @@
 API in ``booking``. Nothing here exposes a traveller's e-mail address: members see each
 other's name, avatar, role and status only."""
 
-from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -39,11 +38,14 @@ class InvitationCreateSerializer(serializers.Serializer):
         max_value=1000,
         help_text=_("How many people may join by it; empty for a shared link."),
     )
-    invitee_id = serializers.PrimaryKeyRelatedField(
-        queryset=get_user_model().objects.all(),
+    invitee_id = serializers.IntegerField(
+        min_value=1,
         required=False,
         allow_null=True,
-        help_text=_("A person who uses Sidebyside (a Facebook friend): a personal invitation."),
+        help_text=_(
+            "One of your Facebook friends who use Sidebyside (as suggested for this trip): "
+            "a personal invitation, shown on their trips page."
+        ),
     )
     invitee_email = serializers.EmailField(required=False, allow_blank=True, default="")
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import InvalidInput
 from groups.errors import (
+    FriendNotSuggested,
     GroupFull,
     GroupNotFound,
     GroupNotJoinable,
@@ -506,3 +507,21 @@ def person_create(*, name: str, email: str, language: str = "") -> Profile:
     user.save(update_fields=["password"])
     EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
     return profile_create(user=user, display_name=name, language=language)
+
+
+def invitation_create_for_friend(*, group_id: int, by, friend_user_id: int):
+    """A personal invitation for one of ``by``'s Facebook friends who use the app: it shows
+    on the friend's trips page. Only someone ``groups.friends`` suggests to ``by`` for this
+    group can be invited this way, so an id cannot be used to probe for accounts. Facebook
+    is asked before the group is locked (no lock is held during a network call)."""
+    from django.contrib.auth import get_user_model
+
+    from groups.friends import facebook_friend_suggestions
+
+    suggestions = facebook_friend_suggestions(user=by, group_id=group_id)
+    if friend_user_id not in {friend.user_id for friend in suggestions.friends}:
+        raise FriendNotSuggested()
+    invitee = get_user_model().objects.get(pk=friend_user_id)
+    return invitation_create(
+        group_id=group_id, by=by, channel=Invitation.Channel.FACEBOOK_FRIEND, invitee=invitee
+    )

@@ -204,7 +204,7 @@ def test_invitation_input_is_checked(group, organiser):
         ({"ttl_days": 61}, "ttl_days"),  # longer than INVITATION_MAX_TTL_DAYS
         ({"max_uses": 0}, "max_uses"),
         ({"invitee_email": "not-an-address"}, "invitee_email"),
-        ({"invitee_id": 10**9}, "invitee_id"),
+        ({"invitee_id": 0}, "invitee_id"),
     ]:
         response = _invite(client, group, **body)
         assert response.status_code == 400, body
@@ -212,8 +212,41 @@ def test_invitation_input_is_checked(group, organiser):
     assert not Invitation.objects.exists()
 
 
-def test_personal_invitation_is_listed_for_its_invitee_and_accepted_by_id(group, organiser):
+def _suggest(monkeypatch, *users):
+    """Facebook suggests these users as the organiser's friends who use the app."""
+    from groups import friends
+
+    def suggestions(*, user, group_id):
+        return friends.FriendSuggestions(
+            available=True,
+            friends=[friends.FriendSuggestion(u.pk, u.profile.display_name, "") for u in users],
+        )
+
+    monkeypatch.setattr(friends, "facebook_friend_suggestions", suggestions)
+
+
+def test_only_a_suggested_friend_gets_a_personal_invitation_and_ids_reveal_nothing(
+    group, organiser, monkeypatch
+):
+    friend, somebody = factories.user("Fatou Friend"), factories.user("Some Body")
+    _suggest(monkeypatch, friend)
+    client = client_for(organiser)
+    answers = [_invite(client, group, invitee_id=uid) for uid in (somebody.pk, 10**9)]
+    # An existing account and a made-up id get the same answer.
+    assert [(r.status_code, r.json()["error"]["code"]) for r in answers] == [
+        (404, "friend_not_suggested"),
+        (404, "friend_not_suggested"),
+    ]
+    assert answers[0].json() == answers[1].json()
+    assert not Invitation.objects.exists()
+    assert _invite(client, group, invitee_id=friend.pk).status_code == 201
+
+
+def test_personal_invitation_is_listed_for_its_invitee_and_accepted_by_id(
+    group, organiser, monkeypatch
+):
     invitee = factories.user("Ines Invitee")
+    _suggest(monkeypatch, invitee)
     created = _invite(
         client_for(organiser), group, channel="facebook_friend", invitee_id=invitee.pk
     )
