@@ -1,6 +1,6 @@
 from django.urls import path
 
-from booking import api
+from booking import api, plan_api
 
 urlpatterns = [
     path("stations/", api.StationListApi.as_view(), name="api-stations"),
@@ -17,4 +17,44 @@ urlpatterns = [
     path("trips/", api.TripListApi.as_view(), name="api-trips"),
     path("trips/<int:trip_id>/", api.TripDetailApi.as_view(), name="api-trip"),
     path("join/<str:token>/", api.JoinApi.as_view(), name="api-join"),
+]
+
+# The live plan's REST door (booking/plan_api.py): the same services as the websocket.
+urlpatterns += [
+    path("trips/<int:trip_id>/plan/", plan_api.TripPlanApi.as_view(), name="api-trip-plan"),
+    path(
+        "trips/<int:trip_id>/plan/events/",
+        plan_api.TripPlanEventsApi.as_view(),
+        name="api-trip-plan-events",
+    ),
+    path(
+        "trips/<int:trip_id>/plan/poll/",
+        plan_api.TripPlanPollApi.as_view(),
+        name="api-trip-plan-poll",
+    ),
+    path(
+        "trips/<int:trip_id>/plan/votes/",
+        plan_api.TripPlanVotesApi.as_view(),
+        name="api-trip-plan-votes",
+    ),
+    path(
+        "trips/<int:trip_id>/plan/settle/",
+        plan_api.TripPlanSettleApi.as_view(),
+        name="api-trip-plan-settle",
+    ),
+    path(
+        "trips/<int:trip_id>/plan/fare/",
+        plan_api.TripPlanFareApi.as_view(),
+        name="api-trip-plan-fare",
+    ),
+    path(
+        "trips/<int:trip_id>/plan/seat/",
+        plan_api.TripPlanSeatApi.as_view(),
+        name="api-trip-plan-seat",
+    ),
+    path(
+        "trips/<int:trip_id>/plan/sit-together/",
+        plan_api.TripPlanSitTogetherApi.as_view(),
+        name="api-trip-plan-sit-together",
+    ),
 ]

@@ -91,6 +91,63 @@ def _trip_body(w):
     return {"origin": "FRPLY", "destination": "FRLPD", "outbound_from": w.day}
 
 
+# The live plan's routes need trains on the world trip's route and day: made by the row's
+# body (each row has its own world), and proposed as the trip's poll where the route needs
+# one, so that the callers who may act get the happy path.
+def _trains(w) -> list:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from booking.models import Station
+
+    factories.passenger_types()
+    paris, lyon = Station.objects.get(code="FRPLY"), Station.objects.get(code="FRLPD")
+    train = factories.vehicle()
+    return [
+        factories.departure(
+            origin=paris,
+            destination=lyon,
+            vehicle_obj=train,
+            departs_at=timezone.make_aware(dt.datetime.combine(w.trip.outbound_from, dt.time(h))),
+        )
+        for h in (9, 11)
+    ]
+
+
+def _polled(w) -> list:
+    from booking import plan
+
+    trains = _trains(w)
+    plan.poll_propose(
+        trip_id=w.trip.pk, by=w.organiser, leg="outbound", departure_ids=[t.pk for t in trains]
+    )
+    return trains
+
+
+def _poll_body(w):
+    return {"leg": "outbound", "departure_ids": [t.pk for t in _trains(w)]}
+
+
+def _option_body(w):
+    return {"leg": "outbound", "departure_id": _polled(w)[0].pk}
+
+
+def _fare_body(w):
+    _polled(w)
+    return {"leg": "outbound", "fare_class": "standard-2", "passenger_type": "adult", "age": 35}
+
+
+def _seat_body(w):
+    train = _polled(w)[0]
+    seat = train.vehicle.coaches.get(number=2).seats.order_by("number").first()
+    return {"leg": "outbound", "departure_id": train.pk, "seat_id": seat.pk}
+
+
+def _plan(w, tail: str = "") -> str:
+    return f"/api/trips/{w.trip.pk}/plan/{tail}"
+
+
 ROUTES = [
     # Trips (booking/urls.py).
     Route("GET", "api-trips", lambda w: "/api/trips/", _statuses(403, 200, 200, 200)),
@@ -206,6 +263,74 @@ ROUTES = [
         "api-member-remove",
         lambda w: f"/api/groups/{w.group.pk}/members/{w.member.pk}/remove/",
         _statuses(403, 404, 403, 200),
+    ),
+    # The live plan (booking/plan_api.py): its active travellers only. A stranger gets
+    # "not found"; someone waiting for approval not_member; the poll is the organiser's.
+    Route("GET", "api-trip-plan", _plan, _statuses(403, 404, 200, 200, pending=403)),
+    # A public trip's summary is anyone's, its plan still its travellers' only.
+    Route("GET", "api-trip-plan", _plan, _statuses(403, 404, 200, 200), world="public"),
+    Route(
+        "GET",
+        "api-trip-plan-events",
+        lambda w: _plan(w, "events/?since=0"),
+        _statuses(403, 404, 200, 200, pending=403),
+    ),
+    Route(
+        "POST",
+        "api-trip-plan-poll",
+        lambda w: _plan(w, "poll/"),
+        _statuses(403, 404, 403, 201, pending=403),
+        _poll_body,
+    ),
+    Route(
+        "POST",
+        "api-trip-plan-votes",
+        lambda w: _plan(w, "votes/"),
+        _statuses(403, 404, 201, 201, pending=403),
+        _option_body,
+    ),
+    # On a public trip the plan's writes know the trip exists: not_member rather than 404.
+    Route(
+        "POST",
+        "api-trip-plan-votes",
+        lambda w: _plan(w, "votes/"),
+        _statuses(403, 403, 201, 201, pending=403),
+        _option_body,
+        world="public",
+    ),
+    Route(
+        "POST",
+        "api-trip-plan-settle",
+        lambda w: _plan(w, "settle/"),
+        _statuses(403, 404, 403, 201, pending=403),
+        _option_body,
+    ),
+    Route(
+        "PUT",
+        "api-trip-plan-fare",
+        lambda w: _plan(w, "fare/"),
+        _statuses(403, 404, 200, 200, pending=403),
+        _fare_body,
+    ),
+    Route(
+        "POST",
+        "api-trip-plan-seat",
+        lambda w: _plan(w, "seat/"),
+        _statuses(403, 404, 201, 201, pending=403),
+        _seat_body,
+    ),
+    Route(
+        "DELETE",
+        "api-trip-plan-seat",
+        lambda w: _plan(w, "seat/?leg=outbound"),
+        _statuses(403, 404, 200, 200, pending=403),
+    ),
+    Route(
+        "POST",
+        "api-trip-plan-sit-together",
+        lambda w: _plan(w, "sit-together/"),
+        _statuses(403, 404, 201, 201, pending=403),
+        _option_body,
     ),
 ]
 

@@ -1,0 +1,213 @@
+"""The live plan's REST door: the same services as the websocket (``booking.plan``), the
+same snapshot and events (``booking.plan_selectors``), the same error codes.
+
+Thin views: an input serializer checks the request's shape, a service acts (it locks the
+trip, checks who may, writes, appends the event and broadcasts it after commit to every
+member's socket, the caller's too), and the answer is the event as the sockets get it.
+Domain errors are rendered once by ``core.api_errors``. See docs/live-protocol.md.
+"""
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from booking import plan, plan_selectors
+from booking.live import event_message
+from booking.plan_serializers import (
+    FareChooseSerializer,
+    LegQuerySerializer,
+    PlanChangeSerializer,
+    PlanEventsQuerySerializer,
+    PlanEventsSerializer,
+    PlanSnapshotSerializer,
+    PollProposeSerializer,
+    SeatPickSerializer,
+    SettleSerializer,
+    SitTogetherSerializer,
+    VoteSerializer,
+)
+from core.errors import Conflict
+from core.serializers import ErrorSerializer
+from groups.api import LoggedInApi, errors
+
+
+class ResyncNeeded(Conflict):
+    """The client is too far behind (or ahead) for the event log: it fetches the snapshot.
+    (The websocket sends the snapshot itself in that case.)"""
+
+    code = "resync_needed"
+    default_message = _("Too much has changed since then: load the plan again.")
+
+
+_CONFLICT = OpenApiResponse(
+    ErrorSerializer,
+    description=(
+        "Conflicts with the current state: seat_taken, leg_settled, no_block_fits, "
+        "everyone_seated, trip_locked (the trip is not being planned any more)"
+    ),
+)
+
+
+def _changed(event, *, created: bool = True) -> Response:
+    """The trip's new version and the event, exactly as every member's socket gets it."""
+    return Response(
+        {"version": event.version, "event": event_message(event)},
+        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+    )
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class TripPlanApi(LoggedInApi):
+    @extend_schema(
+        responses={200: PlanSnapshotSerializer, **errors(403, 404)},
+        summary="The live plan as I may see it, with the trip's version (active travellers)",
+        description=(
+            "The same snapshot the websocket sends on connect. A stranger, and anyone who is "
+            "not an active traveller, gets 404 trip_not_found; someone waiting for approval "
+            "403 not_member."
+        ),
+    )
+    def get(self, request, trip_id: int):
+        return Response(plan_selectors.plan_snapshot(user=request.user, trip_id=trip_id))
+
+
+class TripPlanEventsApi(LoggedInApi):
+    @extend_schema(
+        parameters=[PlanEventsQuerySerializer],
+        responses={
+            200: PlanEventsSerializer,
+            **errors(400, 403, 404),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="resync_needed: too far behind for the event log; get the plan",
+            ),
+        },
+        summary="The events after a version, oldest first (catching up)",
+    )
+    def get(self, request, trip_id: int):
+        since = _valid(PlanEventsQuerySerializer, request.query_params)["since"]
+        plan_selectors.trip_for_member(user=request.user, trip_id=trip_id)
+        events = plan_selectors.events_since(trip_id=trip_id, version=since)
+        if events is None:
+            raise ResyncNeeded()
+        version = events[-1]["version"] if events else since
+        return Response({"version": version, "events": events})
+
+
+class TripPlanPollApi(LoggedInApi):
+    @extend_schema(
+        request=PollProposeSerializer,
+        responses={201: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        summary="Propose a leg's candidate departures, 2 to 5 (organiser)",
+    )
+    def post(self, request, trip_id: int):
+        data = _valid(PollProposeSerializer, request.data)
+        event = plan.poll_propose(
+            trip_id=trip_id, by=request.user, leg=data["leg"], departure_ids=data["departure_ids"]
+        )
+        return _changed(event)
+
+
+class TripPlanVotesApi(LoggedInApi):
+    @extend_schema(
+        request=VoteSerializer,
+        responses={201: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        summary="Vote for one of a leg's options, or take my vote back (departure_id null)",
+    )
+    def post(self, request, trip_id: int):
+        data = _valid(VoteSerializer, request.data)
+        event = plan.poll_vote(
+            trip_id=trip_id, user=request.user, leg=data["leg"], departure_id=data["departure_id"]
+        )
+        return _changed(event)
+
+
+class TripPlanSettleApi(LoggedInApi):
+    @extend_schema(
+        request=SettleSerializer,
+        responses={201: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        summary="Choose a leg's departure among its options; holds on the others go (organiser)",
+    )
+    def post(self, request, trip_id: int):
+        data = _valid(SettleSerializer, request.data)
+        event = plan.poll_settle(
+            trip_id=trip_id, by=request.user, leg=data["leg"], departure_id=data["departure_id"]
+        )
+        return _changed(event)
+
+
+class TripPlanFareApi(LoggedInApi):
+    @extend_schema(
+        request=FareChooseSerializer,
+        responses={200: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        summary="My own fare, passenger type and discount card on a leg (eligibility checked)",
+    )
+    def put(self, request, trip_id: int):
+        data = _valid(FareChooseSerializer, request.data)
+        event = plan.fare_choose(
+            trip_id=trip_id,
+            user=request.user,
+            leg=data["leg"],
+            fare_class_code=data["fare_class"],
+            passenger_type_code=data["passenger_type"],
+            age=data.get("age"),
+            card_code=data["card"],
+            card_number=data["card_number"],
+        )
+        return _changed(event, created=False)
+
+
+class TripPlanSeatApi(LoggedInApi):
+    @extend_schema(
+        request=SeatPickSerializer,
+        responses={201: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        summary="Hold a seat for myself on a leg; my previous seat on it is let go",
+    )
+    def post(self, request, trip_id: int):
+        data = _valid(SeatPickSerializer, request.data)
+        event = plan.seat_pick(
+            trip_id=trip_id,
+            user=request.user,
+            leg=data["leg"],
+            seat_id=data["seat_id"],
+            departure_id=data.get("departure_id"),
+        )
+        return _changed(event)
+
+    @extend_schema(
+        parameters=[LegQuerySerializer],
+        request=None,
+        responses={200: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        summary="Let go of my seat on a leg",
+    )
+    def delete(self, request, trip_id: int):
+        data = _valid(LegQuerySerializer, request.query_params)
+        event = plan.seat_release(trip_id=trip_id, user=request.user, leg=data["leg"])
+        return _changed(event, created=False)
+
+
+class TripPlanSitTogetherApi(LoggedInApi):
+    @extend_schema(
+        request=SitTogetherSerializer,
+        responses={201: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        summary="Seat everyone still without a seat on the leg together, in one block",
+        description=(
+            "409 no_block_fits when no block fits (the message proposes the closest split; "
+            "nothing is taken), everyone_seated when nobody is waiting for a seat."
+        ),
+    )
+    def post(self, request, trip_id: int):
+        data = _valid(SitTogetherSerializer, request.data)
+        event = plan.sit_together(
+            trip_id=trip_id,
+            user=request.user,
+            leg=data["leg"],
+            departure_id=data.get("departure_id"),
+        )
+        return _changed(event)
