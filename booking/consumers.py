@@ -14,6 +14,7 @@ import time
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -98,13 +99,19 @@ def _run(command: dict, *, trip_id: int, user):
         )
     if kind == "choose_fare":
         age = command.get("age")
+        if (
+            age is not None
+            and age != ""
+            and (isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= 130)
+        ):
+            raise CommandError(_("age is not valid."), fields={"age": [_("A whole number.")]})
         return plan.fare_choose(
             trip_id=trip_id,
             user=user,
             leg=_leg(command.get("leg", "outbound")),
             fare_class_code=_str(command.get("fare_class"), "fare_class", required=True),
-            passenger_type_code=_str(command.get("passenger_type", "adult"), "passenger_type"),
-            age=None if age in (None, "") else _int(age, "age"),
+            passenger_type_code=_str(command.get("passenger_type"), "passenger_type") or "adult",
+            age=None if age in (None, "") else age,
             card_code=_str(command.get("card"), "card"),
             card_number=_str(command.get("card_number"), "card_number", max_length=40),
         )
@@ -229,17 +236,20 @@ class TripConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if not self.joined:
             return
-        if bytes_data is not None or text_data is None:
-            await self._error(None, "malformed", _("Send JSON text frames."))
-            return
-        if len(text_data.encode("utf-8", "replace")) > MAX_MESSAGE_BYTES:
-            await self._error(None, "message_too_large", _("That message is too large."))
-            return
+        # Every frame counts towards the rate limit, the refused ones too.
         if not self._take_token():
             if self.strikes >= ABUSE_STRIKES:
                 await self.close(code=CLOSE_ABUSIVE)
                 return
             await self._error(None, "rate_limited", _("Too many messages. Slow down a little."))
+            return
+        if bytes_data is not None or text_data is None:
+            await self._error(None, "malformed", _("Send JSON text frames."))
+            return
+        if len(text_data) > MAX_MESSAGE_BYTES or (
+            len(text_data.encode("utf-8", "replace")) > MAX_MESSAGE_BYTES
+        ):
+            await self._error(None, "message_too_large", _("That message is too large."))
             return
         try:
             command = json.loads(text_data)
@@ -373,5 +383,10 @@ def presence_cleanup() -> int:
     cutoff = timezone.now() - dt.timedelta(
         seconds=settings.SIDEBYSIDE["PRESENCE_TIMEOUT_SECONDS"] * 2
     )
-    deleted, _detail = TripPresence.objects.filter(last_seen_at__lt=cutoff).delete()
+    stale = TripPresence.objects.filter(last_seen_at__lt=cutoff)
+    trip_ids = sorted(set(stale.values_list("trip_id", flat=True)))
+    with transaction.atomic():
+        deleted, _detail = stale.delete()
+        for trip_id in trip_ids:
+            live.after_commit_presence(trip_id, plan_selectors.online_user_ids(trip_id=trip_id))
     return deleted

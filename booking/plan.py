@@ -56,7 +56,7 @@ from booking.models import (
     TripEvent,
     TripLeg,
 )
-from booking.selectors import card_number_validate, price_quote
+from booking.selectors import eligibility_check, price_quote
 from core.errors import InvalidInput
 from groups.errors import GroupNotFound, NotMember, NotOrganiser
 from groups.selectors import group_access
@@ -85,7 +85,11 @@ def _lock(trip_id: int, user, *, organiser: bool = False) -> Locked:
     except GroupNotFound:
         raise TripNotFound() from None
     if not access.is_member:
-        raise NotMember()
+        # Someone waiting for approval is told so; anyone else (a stranger on a public
+        # trip included) finds no plan here, as when reading it.
+        if access.is_pending:
+            raise NotMember()
+        raise TripNotFound()
     if organiser and not access.is_organiser:
         raise NotOrganiser()
     if trip.status != Trip.Status.PLANNING:
@@ -265,11 +269,17 @@ def fare_choose(
     passenger = PassengerType.objects.filter(code=passenger_type_code).first()
     if passenger is None:
         raise InvalidInput(_("Unknown passenger type."), fields={"passenger_type": [_("Unknown.")]})
-    departure = _quote_departure(trip_leg)
     card = None
-    number = ""
+    if card_code:
+        card = DiscountCard.objects.filter(code=card_code).first()
+        if card is None:
+            raise InvalidInput(_("Unknown discount card."), fields={"card": [_("Unknown.")]})
+    # Age against the passenger type and the card, the card's number: always.
+    number = eligibility_check(passenger=passenger, age=age, card=card, card_number=card_number)
+    departure = _quote_departure(trip_leg)
     if departure is not None:
-        # The same checks as a price quote: age, card, card number, fare offered.
+        # The fare must be offered on the leg's train (or its first option); the rest of a
+        # price quote's checks are those above.
         price_quote(
             departure=departure,
             fare_class_code=fare_class_code,
@@ -278,11 +288,6 @@ def fare_choose(
             card_code=card_code,
             card_number=card_number,
         )
-    if card_code:
-        card = DiscountCard.objects.filter(code=card_code).first()
-        if card is None:
-            raise InvalidInput(_("Unknown discount card."), fields={"card": [_("Unknown.")]})
-        number = card_number_validate(card=card, number=card_number)
     TravellerFare.objects.update_or_create(
         leg=trip_leg,
         user=user,
@@ -630,7 +635,9 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
                     ", ".join(group) for groups in proposal.values() for group in groups
                 )
             },
-            fields={"split": [str(proposal)]},
+            fields={
+                "split": [", ".join(group) for groups in proposal.values() for group in groups]
+            },
         )
     hold_seats(trip_leg=trip_leg, departure=departure, picks=picks, now=now)
     for person, seat in picks.items():

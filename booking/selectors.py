@@ -378,30 +378,14 @@ def price_quote(
     passenger = PassengerType.objects.filter(code=passenger_type_code).first()
     if passenger is None:
         raise NotEligible(_("Unknown passenger type."), fields={"passenger_type": [_("Unknown.")]})
-    if age is not None and not passenger.accepts_age(age):
-        raise NotEligible(
-            _("Age %(age)s does not match the passenger type %(type)s.")
-            % {"age": age, "type": _(passenger.name)},
-            fields={"age": [_("Does not match the passenger type.")]},
-        )
+    card = DiscountCard.objects.filter(code=card_code).first() if card_code else None
+    if card_code and card is None:
+        raise NotEligible(_("Unknown discount card."), fields={"card": [_("Unknown.")]})
+    eligibility_check(passenger=passenger, age=age, card=card, card_number=card_number)
     reductions: list[tuple[str, int]] = [
         (f"passenger:{passenger.code}", passenger.reduction_percent)
     ]
-    if card_code:
-        card = DiscountCard.objects.filter(code=card_code).first()
-        if card is None:
-            raise NotEligible(_("Unknown discount card."), fields={"card": [_("Unknown.")]})
-        if age is None:
-            raise NotEligible(
-                _("Your age is needed to use a discount card."),
-                fields={"age": [_("Required with a discount card.")]},
-            )
-        if not card.accepts_age(age):
-            raise NotEligible(
-                _("The %(card)s is not valid at age %(age)s.") % {"card": _(card.name), "age": age},
-                fields={"card": [_("Not valid at this age.")]},
-            )
-        card_number_validate(card=card, number=card_number)
+    if card is not None:
         reductions.append((f"card:{card.code}", card.reduction_percent))
     seats_total = Seat.objects.filter(
         coach__vehicle_id=departure.vehicle_id, comfort_class=fare.fare_class.comfort_class
@@ -423,6 +407,33 @@ def price_quote(
         buckets=buckets,
         reductions=reductions,
     )
+
+
+def eligibility_check(
+    *, passenger: PassengerType, age: int | None, card: DiscountCard | None, card_number: str
+) -> str:
+    """Whether a traveller of ``age`` may travel as ``passenger`` with ``card`` (and that
+    the card's number is valid); returns the normalised card number ("" without a card).
+    The same rules for a price quote and for a traveller's choice in a trip's plan."""
+    if age is not None and not passenger.accepts_age(age):
+        raise NotEligible(
+            _("Age %(age)s does not match the passenger type %(type)s.")
+            % {"age": age, "type": _(passenger.name)},
+            fields={"age": [_("Does not match the passenger type.")]},
+        )
+    if card is None:
+        return ""
+    if age is None:
+        raise NotEligible(
+            _("Your age is needed to use a discount card."),
+            fields={"age": [_("Required with a discount card.")]},
+        )
+    if not card.accepts_age(age):
+        raise NotEligible(
+            _("The %(card)s is not valid at age %(age)s.") % {"card": _(card.name), "age": age},
+            fields={"card": [_("Not valid at this age.")]},
+        )
+    return card_number_validate(card=card, number=card_number)
 
 
 def card_number_validate(*, card: DiscountCard, number: str) -> str:
@@ -458,6 +469,14 @@ def card_number_validate(*, card: DiscountCard, number: str) -> str:
 
 def fare_class_list() -> list[FareClass]:
     return list(FareClass.objects.all())
+
+
+def passenger_type_list() -> list[PassengerType]:
+    return list(PassengerType.objects.order_by("min_age", "code"))
+
+
+def discount_card_list() -> list[DiscountCard]:
+    return list(DiscountCard.objects.order_by("code"))
 
 
 # --- Trips -------------------------------------------------------------------------------

@@ -289,12 +289,12 @@ ROUTES = [
         _statuses(403, 404, 201, 201, pending=403),
         _option_body,
     ),
-    # On a public trip the plan's writes know the trip exists: not_member rather than 404.
+    # On a public trip too, the plan is not there for a stranger (reads and writes alike).
     Route(
         "POST",
         "api-trip-plan-votes",
         lambda w: _plan(w, "votes/"),
-        _statuses(403, 403, 201, 201, pending=403),
+        _statuses(403, 404, 201, 201, pending=403),
         _option_body,
         world="public",
     ),

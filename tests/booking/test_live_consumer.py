@@ -209,8 +209,11 @@ def test_flooding_is_refused_then_disconnected(planned, monkeypatch):
         a = socket(ana, trip.pk)
         await a.connect()
         await receive(a, "snapshot")
-        for _ in range(40):
-            await a.send_json_to({"type": "teleport"})
+        for n in range(40):
+            if n % 2:
+                await a.send_to(bytes_data=b"\x00" * 10)  # refused frames count too
+            else:
+                await a.send_json_to({"type": "teleport"})
         codes = []
         closed = None
         for _ in range(60):

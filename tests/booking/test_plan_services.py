@@ -348,3 +348,35 @@ def test_the_worker_knows_the_plan_jobs():
 
     names = {job.name for job in jobs.registered()}
     assert {"holds_expire", "holds_keep_alive", "presence_cleanup"} <= names
+
+
+def test_eligibility_is_checked_even_before_any_train_is_proposed():
+    trip, (_olivia, ana, _ben), _none = factories.planned_trip(travellers=3, options=0)
+    factories.fare_classes()
+    with pytest.raises(errors.NotEligible):
+        plan.fare_choose(
+            trip_id=trip.pk,
+            user=ana,
+            leg="outbound",
+            fare_class_code="standard-2",
+            passenger_type_code="senior",
+            age=20,
+        )
+    assert not TravellerFare.objects.exists()
+
+
+def test_stale_connections_are_forgotten_and_the_others_told(
+    planned, django_capture_on_commit_callbacks
+):
+    from booking.consumers import presence_cleanup
+
+    trip, (olivia, ana, _ben), _deps = planned
+    old = timezone.now() - dt.timedelta(hours=1)
+    TripPresence.objects.create(trip=trip, user=ana, channel_name="gone", last_seen_at=old)
+    TripPresence.objects.create(
+        trip=trip, user=olivia, channel_name="here", last_seen_at=timezone.now()
+    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert presence_cleanup() == 1
+    assert len(callbacks) == 1  # one presence frame for the trip
+    assert list(TripPresence.objects.values_list("user_id", flat=True)) == [olivia.pk]

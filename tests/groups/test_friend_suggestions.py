@@ -5,6 +5,7 @@ Facebook does, the answer is a FriendSuggestions, never an exception."""
 import pytest
 from allauth.socialaccount.models import SocialAccount, SocialToken
 from django.urls import reverse
+from django.utils import translation
 
 from groups import friends as friends_module
 from groups import services
@@ -15,6 +16,13 @@ from tests.groups.conftest import ALICE, FRIENDS_USING_APP, SLOW_SAM, STRANGER
 from tests.groups.test_login_facebook import dialog_choose, login_start
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_rate_limits")]
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The assertions read the English source of the messages."""
+    with translation.override("en"):
+        yield
 
 
 def facebook_traveller(fake_user, *, token: str | None = None):
