@@ -60,6 +60,7 @@ class Cell:
     column: int = 0
     span: int = 1
     label: str = ""  # what a screen reader says for the seat
+    description: str = ""  # the label without the status (the live plan adds its own)
     title: str = ""  # heading of the seat's details: "Seat 23"
     where: str = ""  # "Coach 2 · Upper deck"
     info: str = ""  # the seat's details, one line
@@ -102,7 +103,9 @@ def _describe(view, *, coach_number: int, deck_label: str, table_size: int) -> C
     parts = [_("Seat %(number)s") % {"number": seat.number}, position.lower(), facing.lower()]
     if at_table:
         parts.append(at_table)
-    parts += [comfort.lower(), status.lower()]
+    parts.append(comfort.lower())
+    description = ", ".join(parts)
+    parts.append(status.lower())
     where_parts = [_("Coach %(number)s") % {"number": coach_number}]
     if deck_label:
         where_parts.append(deck_label)
@@ -115,6 +118,7 @@ def _describe(view, *, coach_number: int, deck_label: str, table_size: int) -> C
         seat=view,
         column=seat.column,
         label=", ".join(parts),
+        description=description,
         title=_("Seat %(number)s") % {"number": seat.number},
         where=" · ".join(where_parts),
         info=" · ".join(info_parts),
@@ -208,3 +212,10 @@ def coach_free_seats(coach) -> int:
 @register.filter
 def coach_seat_count(coach) -> int:
     return sum(len(deck.seats) for deck in coach.decks)
+
+
+@register.filter
+def seat_holder(holders: dict, seat_id: int):
+    """The traveller of the trip holding this seat (``holders``: seat id → member), or
+    None: the live plan draws friends' initials on their seats."""
+    return holders.get(seat_id) if holders else None
