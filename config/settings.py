@@ -126,7 +126,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNELS_PREFIX", default="sbs")},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, the same as the
+                # layer's 5 s BZPOPMIN: an idle socket's consumer then died with a Redis
+                # TimeoutError (closed 1011) after about 5 s. Read longer than BZPOPMIN.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "prefix": env.str("CHANNELS_PREFIX", default="sbs"),
+            },
         }
     }
     CACHES = {
@@ -362,3 +368,23 @@ SOCIALACCOUNT_PROVIDERS = {
         "EXCHANGE_TOKEN": False,
     }
 }
+
+# --- Stripe ---------------------------------------------------------------------------
+# Only payments/stripe_gateway.py reads these (docs/payments.md). No secret key with debug
+# on is sandbox mode: the run command starts localstripe on loopback behind our
+# idempotency layer (tests/fakes/stripe_server.py), points STRIPE_API_BASE and
+# STRIPE_JS_URL at it and hands the web process its keys with STRIPE_SANDBOX=1.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+# The endpoint's signing secret (whsec_…): webhooks not signed with it are refused.
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: the real Stripe API
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+# stripe-python waits 80 s by default: too long for a person at the pay page.
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
+# Retries of a failed connection or a 409/5xx answer; safe because every write carries
+# an idempotency key.
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+STRIPE_SANDBOX = env.bool("STRIPE_SANDBOX", default=DEBUG and not STRIPE_SECRET_KEY)
+# stripe-python logs every request at INFO: only its warnings by default.
+LOGGING["loggers"]["stripe"] = {"level": env.str("STRIPE_LOG_LEVEL", default="WARNING")}

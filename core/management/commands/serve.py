@@ -15,13 +15,23 @@ SANDBOX_VARIABLES = (
     "FACEBOOK_GRAPH_URL",
     "FACEBOOK_DIALOG_URL",
 )
+# What the Stripe sandbox prints once it listens (tests/fakes/stripe_server.py, main()).
+STRIPE_SANDBOX_VARIABLES = (
+    "STRIPE_API_BASE",
+    "STRIPE_JS_URL",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+)
 SANDBOX_START_SECONDS = 15
 
 
 class Command(BaseCommand):
     help = (
         "Run the app for local use: Daphne (HTTP + websockets) and, beside it, the worker; "
-        "without FACEBOOK_APP_ID, also the Facebook sandbox (a fake Facebook on loopback). "
+        "without FACEBOOK_APP_ID, also the Facebook sandbox (a fake Facebook on loopback); in "
+        "Stripe sandbox mode (STRIPE_SANDBOX: debug and no STRIPE_SECRET_KEY), also the Stripe "
+        "sandbox (localstripe on loopback). "
         "Ctrl-C stops them all; if one dies, the others are stopped too."
     )
 
@@ -35,8 +45,16 @@ class Command(BaseCommand):
             default=0,
             help="port of the Facebook sandbox on 127.0.0.1 (default: any free port)",
         )
+        parser.add_argument(
+            "--stripe-sandbox-port",
+            type=int,
+            default=0,
+            help="port of the Stripe sandbox on 127.0.0.1 (default: any free port)",
+        )
 
-    def handle(self, *args, host, port, no_worker, facebook_sandbox_port, **options):
+    def handle(
+        self, *args, host, port, no_worker, facebook_sandbox_port, stripe_sandbox_port, **options
+    ):
         python = sys.executable
         env = os.environ.copy()
         children: dict[str, subprocess.Popen] = {}
@@ -49,6 +67,32 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Facebook sandbox (local demo, not the real Facebook) at "
                 f"{values['FACEBOOK_DIALOG_URL']}"
+            )
+        if settings.STRIPE_SANDBOX:
+            # Stripe sandbox mode: localstripe behind our idempotency layer; the web process
+            # gets its URLs and keys (STRIPE_SANDBOX=1 labels the pay page), and the sandbox
+            # delivers signed webhooks to our endpoint.
+            webhook_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            sandbox, values = self._sandbox_start(
+                python,
+                "tests.fakes.stripe_server",
+                STRIPE_SANDBOX_VARIABLES,
+                stripe_sandbox_port,
+                [
+                    "--webhook-url",
+                    f"http://{webhook_host}:{port}/payments/stripe/webhook/",
+                    "--parent-pid",
+                    str(os.getpid()),
+                ],
+                "The Stripe sandbox (tests/fakes/stripe_server.py) did not start. "
+                "Set STRIPE_SECRET_KEY (test mode keys) to use Stripe itself.",
+                children,
+            )
+            children["stripe sandbox"] = sandbox
+            env.update(values, STRIPE_SANDBOX="1")
+            self.stdout.write(
+                f"Stripe sandbox (local demo, not the real Stripe: test cards only, no money "
+                f"moves) at {values['STRIPE_API_BASE']}"
             )
         commands = {
             "web": [python, "-m", "daphne", "-b", host, "-p", str(port), "asgi:application"],
@@ -89,16 +133,31 @@ class Command(BaseCommand):
 
     def _facebook_sandbox_start(self, python: str, port: int):
         """Start the fake Facebook and read the settings it prints for the web process."""
+        return self._sandbox_start(
+            python,
+            "tests.fakes.facebook_server",
+            SANDBOX_VARIABLES,
+            port,
+            [],
+            "The Facebook sandbox (tests/fakes/facebook_server.py) did not start. "
+            "Set FACEBOOK_APP_ID and FACEBOOK_APP_SECRET to use a real Facebook app.",
+            {},
+        )
+
+    def _sandbox_start(
+        self,
+        python: str,
+        module: str,
+        variables: tuple[str, ...],
+        port: int,
+        extra_args: list[str],
+        failure: str,
+        started: dict[str, subprocess.Popen],
+    ):
+        """Start a fake (a module of tests/fakes) on loopback and read the NAME=value
+        settings it prints once it listens. On failure, stop it and the ``started`` ones."""
         sandbox = subprocess.Popen(  # noqa: S603
-            [
-                python,
-                "-m",
-                "tests.fakes.facebook_server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            [python, "-m", module, "--host", "127.0.0.1", "--port", str(port), *extra_args],
             cwd=settings.BASE_DIR,
             stdout=subprocess.PIPE,
         )
@@ -110,7 +169,7 @@ class Command(BaseCommand):
         fd = sandbox.stdout.fileno()
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
-            while len(values) < len(SANDBOX_VARIABLES) and time.monotonic() < deadline:
+            while len(values) < len(variables) and time.monotonic() < deadline:
                 if not selector.select(timeout=0.2):
                     if sandbox.poll() is not None:
                         break
@@ -122,14 +181,12 @@ class Command(BaseCommand):
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
                     name, equals, value = line.decode().strip().partition("=")
-                    if equals and name in SANDBOX_VARIABLES:
+                    if equals and name in variables:
                         values[name] = value
-        if len(values) < len(SANDBOX_VARIABLES):
-            if sandbox.poll() is None:
-                sandbox.kill()
-                sandbox.wait()
-            raise CommandError(
-                "The Facebook sandbox (tests/fakes/facebook_server.py) did not start. "
-                "Set FACEBOOK_APP_ID and FACEBOOK_APP_SECRET to use a real Facebook app."
-            )
+        if len(values) < len(variables):
+            for child in [sandbox, *started.values()]:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
+            raise CommandError(failure)
         return sandbox, values

@@ -1,0 +1,80 @@
+"""Errors of payments, as domain errors (``core.errors``).
+
+Nothing raised by the ``stripe`` library leaves ``payments.stripe_gateway``: it turns each
+failure into one of these, so a view or the worker handles "Stripe did not work" like any
+other domain error. Stripe's own details (its code, decline code, message, request id) are
+kept on the exception for logs; what a person sees is our own translated message.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import DomainError
+
+
+class StripeError(DomainError):
+    """Stripe answered with an error we did not expect (a bad request, a refused key, an
+    object in the wrong state…), or with something we could not read. The base of every
+    Stripe failure: catch the subclasses first when the answer differs."""
+
+    code = "stripe_error"
+    status = 502
+    default_message = _("The payment service answered with an error. Please try again later.")
+
+    def __init__(
+        self,
+        message=None,
+        *,
+        stripe_code: str = "",
+        stripe_message: str = "",
+        http_status: int | None = None,
+        request_id: str = "",
+        **kwargs,
+    ):
+        super().__init__(message, **kwargs)
+        self.stripe_code = stripe_code or ""
+        self.stripe_message = stripe_message or ""
+        self.http_status = http_status
+        self.request_id = request_id or ""
+
+
+class StripeUnavailable(StripeError):
+    """Stripe could not be reached in time, or answered 5xx: worth a retry (with the same
+    idempotency key, so nothing happens twice)."""
+
+    code = "stripe_unavailable"
+    status = 503
+    default_message = _(
+        "The payment service cannot be reached right now. Nothing was charged; please try "
+        "again in a moment."
+    )
+
+
+class CardDeclined(StripeError):
+    """The card was refused (by the bank, or by a failed 3-D Secure check). The message is
+    safe to show to the payer; they may try again, with this card or another."""
+
+    code = "card_declined"
+    status = 402
+    default_message = _("Your card was declined. Please try another card.")
+
+    def __init__(self, message=None, *, decline_code: str = "", **kwargs):
+        super().__init__(message, **kwargs)
+        self.decline_code = decline_code or ""
+
+
+class IdempotencyConflict(StripeError):
+    """An idempotency key was used again with other parameters: a bug in how our ids make
+    keys (two different writes must never share one), never the payer's doing."""
+
+    code = "idempotency_conflict"
+    status = 409
+    default_message = _("This payment request conflicts with an earlier one.")
+
+
+class WebhookSignatureInvalid(DomainError):
+    """A webhook that is not signed with our endpoint secret (forged, unsigned, too old,
+    or not JSON): answered 400 and nothing changes."""
+
+    code = "webhook_signature_invalid"
+    status = 400
+    default_message = _("The webhook signature is not valid.")
