@@ -14,6 +14,7 @@ from booking import selectors
 from booking.errors import DepartureNotFound
 from core.api_errors import json_not_found, json_server_error
 from core.errors import DomainError
+from frontend.templatetags.travel import status_label
 
 
 def home(request):
@@ -67,7 +68,10 @@ def departure(request, departure_id: int):
         detail = selectors.departure_detail(departure_id=departure_id)
     except DepartureNotFound as exc:
         raise Http404(str(exc.message)) from exc
-    return render(request, "frontend/departure.html", {"detail": detail})
+    labels = {status: str(status_label(status)) for status in ("free", "held", "sold")}
+    return render(
+        request, "frontend/departure.html", {"detail": detail, "seat_status_labels": labels}
+    )
 
 
 def not_found(request, exception=None):

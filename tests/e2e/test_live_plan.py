@@ -11,6 +11,7 @@ that is a real one: this runs on PostgreSQL (``DATABASE_URL``), with Redis when
 Screenshots of the plan at 360x740 and 1280x800 land in tests/e2e/screenshots/."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -221,6 +222,13 @@ def test_three_friends_plan_live(browser, daphne_url, screenshots):
         assert organiser.evaluate(NO_HORIZONTAL_SCROLL)
         pages[farid].locator("#plan").screenshot(path=str(screenshots / "plan-1280.png"))
 
+        # Someone who is not in the trip looks at the same train's page.
+        onlooker_context = browser.new_context(viewport=PHONE, locale="en-GB")
+        people["onlooker"] = (onlooker_context, onlooker_context.new_page())
+        onlooker = people["onlooker"][1]
+        onlooker.goto(f"{base}/departures/{late.pk}/")
+        expect(onlooker.locator("[data-departure-live]")).to_have_attribute("data-live", "on")
+
         # Yuna's network drops; Farid moves meanwhile; she comes back up to date, no reload.
         yuna_context, yuna_page = people[yuna]
         yuna_page.evaluate("window.__samePage = true")
@@ -233,6 +241,11 @@ def test_three_friends_plan_live(browser, daphne_url, screenshots):
             "data-holder", str(farid.pk), timeout=SEEN_WITHIN_MS
         )
         expect(_seat(yuna_page, move_id)).not_to_have_attribute("data-holder", str(farid.pk))
+        # The onlooker sees the seat taken within the second, and no name with it.
+        onlooker_seat = onlooker.locator(f'[data-departure-live] [data-seat-id="{move_id}"]')
+        expect(onlooker_seat).to_have_attribute("data-seat-status", "held", timeout=SEEN_WITHIN_MS)
+        expect(onlooker_seat).to_have_attribute("aria-label", re.compile(r"on hold$"))
+        assert farid.profile.display_name not in onlooker.content()
         yuna_context.set_offline(False)
         expect(yuna_page.locator("[data-plan-conn]")).to_have_attribute("data-state", "live")
         expect(_seat(yuna_page, move_id)).to_have_attribute(
