@@ -487,7 +487,7 @@ def holds_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
-            SeatAllocation.objects.select_for_update(skip_locked=True)
+            SeatAllocation.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(state=AllocationState.HELD, expires_at__lte=now)
             .order_by("expires_at")
             .values("pk", "leg__trip_id", "leg__direction", "departure_id", "seat_id", "user_id")[
