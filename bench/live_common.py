@@ -70,8 +70,13 @@ def cluster(
     running: list[harness.Server] = []
     try:
         harness.recreate_postgres_database(database_url)
+        # Production settings (DEBUG off): what a real deployment runs.
         env = harness.server_env(
-            var_dir=var_dir, database_url=database_url, redis_url=redis_url, extra=extra_env
+            var_dir=var_dir,
+            database_url=database_url,
+            redis_url=redis_url,
+            debug=False,
+            extra=extra_env,
         )
         harness.manage(env, "migrate", "--noinput", "-v", "0")
         harness.manage(env, "load_demo", "--days", str(demo_days), timeout=600)

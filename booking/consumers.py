@@ -11,10 +11,10 @@ import json
 import logging
 import time
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,6 +23,21 @@ from booking.models import Departure, TripPresence
 from core.errors import DomainError
 
 logger = logging.getLogger(__name__)
+
+
+def database_sync_to_async(func):
+    """Channels' wrapper (old connections closed around each call) on a pool of threads,
+    not the one thread it uses by default: each socket's database work is independent
+    (the trip row lock orders the writes of one trip), and on one thread every member of
+    every trip of the process would wait behind everyone else's query. The pool's size is
+    asgiref's default executor's (``ASGI_THREADS``). SQLite takes one writer at a time
+    anyway (and its shared in-memory test database refuses concurrent writers rather
+    than waiting): there, the one thread."""
+    return DatabaseSyncToAsync(func, thread_sensitive=_SINGLE_WRITER)
+
+
+_SINGLE_WRITER = connections["default"].vendor == "sqlite"
+
 
 # Close codes (4000-4999 are the application's).
 CLOSE_UNAUTHENTICATED = 4401

@@ -58,8 +58,8 @@ from booking.models import (
 )
 from booking.selectors import eligibility_check, price_quote
 from core.errors import InvalidInput
-from groups.errors import GroupNotFound, NotMember, NotOrganiser
-from groups.selectors import group_access
+from groups.errors import NotMember, NotOrganiser
+from groups.models import Membership
 
 POLL_MIN_OPTIONS = 2
 POLL_MAX_OPTIONS = 5
@@ -80,21 +80,25 @@ def _lock(trip_id: int, user, *, organiser: bool = False) -> Locked:
     trip = Trip.objects.select_for_update().filter(pk=trip_id).first()
     if trip is None:
         raise TripNotFound()
-    try:
-        access = group_access(user=user, group_id=trip.group_id)
-    except GroupNotFound:
-        raise TripNotFound() from None
-    if not access.is_member:
-        # Someone waiting for approval is told so; anyone else (a stranger on a public
-        # trip included) finds no plan here, as when reading it.
-        if access.is_pending:
+    # The same rule as ``groups.selectors.group_access`` for the plan, in one query: only
+    # active travellers; someone waiting for approval is told so; anyone else (a stranger
+    # on a public trip included) finds no plan here, as when reading it.
+    membership = None
+    if user is not None and user.is_authenticated:
+        membership = (
+            Membership.objects.filter(group_id=trip.group_id, user=user)
+            .only("role", "status")
+            .first()
+        )
+    if membership is None or not membership.is_active:
+        if membership is not None and membership.status == Membership.Status.PENDING:
             raise NotMember()
         raise TripNotFound()
-    if organiser and not access.is_organiser:
+    if organiser and not membership.is_organiser:
         raise NotOrganiser()
     if trip.status != Trip.Status.PLANNING:
         raise TripLocked()
-    return Locked(trip=trip, user=user, is_organiser=access.is_organiser)
+    return Locked(trip=trip, user=user, is_organiser=membership.is_organiser)
 
 
 def record(trip: Trip, kind: str, payload: dict, *, actor=None) -> TripEvent:
@@ -324,10 +328,14 @@ def _hold_expiry(now: dt.datetime) -> dt.datetime:
     return now + dt.timedelta(seconds=_config("HOLD_IDLE_SECONDS"))
 
 
-def _release(allocations) -> list[dict]:
-    """Release the given held allocations; returns what was released, for the event, and
-    asks for the per-departure broadcast."""
-    rows = list(allocations.select_for_update().values("pk", "departure_id", "seat_id", "user_id"))
+def _release(allocations=None, *, rows: list[dict] | None = None) -> list[dict]:
+    """Release the given held allocations (a queryset, or ``rows`` already read under
+    lock); returns what was released, for the event, and asks for the per-departure
+    broadcast."""
+    if rows is None:
+        rows = list(
+            allocations.select_for_update().values("pk", "departure_id", "seat_id", "user_id")
+        )
     if not rows:
         return []
     SeatAllocation.objects.filter(pk__in=[r["pk"] for r in rows]).update(
@@ -367,34 +375,51 @@ def _default_fare(trip_leg: TripLeg, user, comfort_class: str) -> TravellerFare:
 
 
 def hold_seats(
-    *, trip_leg: TripLeg, departure: Departure, picks: dict, now: dt.datetime
+    *,
+    trip_leg: TripLeg,
+    departure: Departure,
+    picks: dict,
+    now: dt.datetime,
+    previous: list[dict] | None = None,
 ) -> list[dict]:
     """Hold ``picks`` (user → Seat) on ``departure`` for ``trip_leg``: each user's previous
-    hold on the leg is released first. All or nothing: one seat taken → ``SeatTaken`` and
-    the savepoint rolls every pick back."""
-    users = list(picks)
-    released = _release(
-        SeatAllocation.objects.filter(leg=trip_leg, user__in=users, state=AllocationState.HELD)
-    )
-    _free_expired(departure.pk, [seat.pk for seat in picks.values()], now)
+    hold on the leg is released first (``previous``: those rows, when the caller has read
+    them under lock already). All or nothing: one seat taken → ``SeatTaken`` and the
+    savepoint rolls every pick back."""
+    if previous is None:
+        released = _release(
+            SeatAllocation.objects.filter(
+                leg=trip_leg, user__in=list(picks), state=AllocationState.HELD
+            )
+        )
+    else:
+        released = _release(rows=previous)
     expires_at = _hold_expiry(now)
+    rows = [
+        SeatAllocation(
+            departure=departure,
+            seat=seat,
+            state=AllocationState.HELD,
+            expires_at=expires_at,
+            leg=trip_leg,
+            user=user,
+        )
+        for user, seat in picks.items()
+    ]
     try:
         with transaction.atomic():
-            SeatAllocation.objects.bulk_create(
-                [
-                    SeatAllocation(
-                        departure=departure,
-                        seat=seat,
-                        state=AllocationState.HELD,
-                        expires_at=expires_at,
-                        leg=trip_leg,
-                        user=user,
-                    )
-                    for user, seat in picks.items()
-                ]
-            )
+            SeatAllocation.objects.bulk_create(rows)
     except IntegrityError:
-        raise SeatTaken() from None
+        # Maybe only holds whose time is up stand in the way (the worker has not released
+        # them yet): release those and try once more; a live hold or a sale still wins.
+        _free_expired(departure.pk, [seat.pk for seat in picks.values()], now)
+        for row in rows:
+            row.pk = None
+        try:
+            with transaction.atomic():
+                SeatAllocation.objects.bulk_create(rows)
+        except IntegrityError:
+            raise SeatTaken() from None
     live.after_commit_seats(departure.pk, {seat.pk: "held" for seat in picks.values()})
     return released
 
@@ -436,16 +461,31 @@ def seat_pick(
         fare = _default_fare(trip_leg, user, seat.comfort_class)
     elif fare.fare_class.comfort_class != seat.comfort_class:
         raise WrongComfortClass()
-    current = SeatAllocation.objects.filter(
-        leg=trip_leg, user=user, state=AllocationState.HELD, seat=seat, departure=departure
-    ).first()
-    if current is not None and current.expires_at and current.expires_at > now:
+    mine = list(
+        SeatAllocation.objects.select_for_update()
+        .filter(leg=trip_leg, user=user, state=AllocationState.HELD)
+        .values("pk", "departure_id", "seat_id", "user_id", "expires_at")
+    )
+    same = next(
+        (
+            row
+            for row in mine
+            if (row["departure_id"], row["seat_id"]) == (departure.pk, seat.pk)
+            and row["expires_at"] is not None
+            and row["expires_at"] > now
+        ),
+        None,
+    )
+    if same is not None:
         # Picking one's own seat again only refreshes the hold.
-        current.expires_at = _hold_expiry(now)
-        current.save(update_fields=["expires_at", "updated_at"])
+        SeatAllocation.objects.filter(pk=same["pk"]).update(
+            expires_at=_hold_expiry(now), updated_at=now
+        )
         released = []
     else:
-        released = hold_seats(trip_leg=trip_leg, departure=departure, picks={user: seat}, now=now)
+        released = hold_seats(
+            trip_leg=trip_leg, departure=departure, picks={user: seat}, now=now, previous=mine
+        )
     return record(
         locked.trip,
         "seat_held",
@@ -554,7 +594,6 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
     one event. When no block fits, ``NoBlockFits`` proposes the best split, and nothing is
     taken. Any traveller may ask (they seat their friends, who can still move after)."""
     from booking.seating import FreeSeat, best_block, best_split
-    from groups.models import Membership
 
     locked = _lock(trip_id, user)
     trip_leg = _leg(locked.trip, leg)
