@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from core.errors import DomainError
 
@@ -86,7 +87,7 @@ class TripCreateForm(forms.Form):
     )
     trip_type = forms.ChoiceField(
         label=_("Journey"),
-        choices=[(ONE_WAY, _("One way")), (RETURN, _("Return"))],
+        choices=[(ONE_WAY, _("One way")), (RETURN, pgettext_lazy("journey", "Return"))],
         initial=ONE_WAY,
         widget=forms.RadioSelect,
     )

@@ -13,6 +13,7 @@ urlpatterns = [
     path("trips/<int:trip_id>/", views.trip_detail, name="trip"),
     path("trips/<int:trip_id>/join/", views.trip_join_public, name="trip_join_public"),
     path("trips/<int:trip_id>/leave/", views.trip_leave, name="trip_leave"),
+    path("trips/<int:trip_id>/plan/", views.plan_action, name="trip_plan_action"),
     path("trips/<int:trip_id>/settings/", views.group_settings, name="trip_settings"),
     path("trips/<int:trip_id>/share-details/", views.share_details, name="trip_share_details"),
     path("trips/<int:trip_id>/invitations/", views.invitation_create, name="trip_invite"),

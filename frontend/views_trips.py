@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from booking import plan_selectors
+from booking import plan, plan_selectors
 from booking import selectors as booking_selectors
 from booking import services as booking_services
 from booking.errors import EventNotFound, TripNotFound
@@ -644,3 +644,88 @@ def event_detail(request, slug: str):
         "frontend/trips/event.html",
         {"event": event, "trips": trips, "today": timezone.localdate()},
     )
+
+
+# --- The live plan without JavaScript ---------------------------------------------------------
+#
+# The plan's page talks to the websocket; these forms are the same actions for a browser
+# without JavaScript (or before the socket is up): the same services, then back to the
+# page. Seats are taken with "Sit us together" here; picking one seat needs the map's script.
+
+
+def _optional_int(value) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 <= number < 2**53 else None
+
+
+@login_required
+@require_POST
+def plan_action(request, trip_id: int):
+    data = request.POST
+    action = data.get("action", "")
+    leg = data.get("leg") if data.get("leg") in ("outbound", "return") else "outbound"
+    departure_id = _optional_int(data.get("departure_id"))
+    user = request.user
+    actions = {
+        "vote": (
+            lambda: plan.poll_vote(trip_id=trip_id, user=user, leg=leg, departure_id=departure_id),
+            _("Your vote is counted."),
+        ),
+        "unvote": (
+            lambda: plan.poll_vote(trip_id=trip_id, user=user, leg=leg, departure_id=None),
+            _("Your vote is withdrawn."),
+        ),
+        "settle": (
+            lambda: plan.poll_settle(trip_id=trip_id, by=user, leg=leg, departure_id=departure_id),
+            _("The train is chosen."),
+        ),
+        "propose": (
+            lambda: plan.poll_propose(
+                trip_id=trip_id,
+                by=user,
+                leg=leg,
+                departure_ids=[
+                    n for n in map(_optional_int, data.getlist("departure_ids")[:10]) if n
+                ],
+            ),
+            _("The trains are put to the vote."),
+        ),
+        "fare": (
+            lambda: plan.fare_choose(
+                trip_id=trip_id,
+                user=user,
+                leg=leg,
+                fare_class_code=data.get("fare_class", "")[:40],
+                passenger_type_code=data.get("passenger_type", "")[:40] or "adult",
+                age=_optional_int(data.get("age")),
+                card_code=data.get("card", "")[:40],
+                card_number=data.get("card_number", "")[:40],
+            ),
+            _("Your ticket is saved."),
+        ),
+        "sit_together": (
+            lambda: plan.sit_together(
+                trip_id=trip_id, user=user, leg=leg, departure_id=departure_id
+            ),
+            _("Done: you are seated together."),
+        ),
+        "release_seat": (
+            lambda: plan.seat_release(trip_id=trip_id, user=user, leg=leg),
+            _("Your seat is free again."),
+        ),
+    }
+    view = _trip_view(request, trip_id)  # 404 for someone who may not see the trip
+    if action not in actions:
+        return _render_trip(request, view.trip.pk, status=400, error=_("Unknown action."))
+    service, success = actions[action]
+    try:
+        service()
+    except TripNotFound as exc:
+        raise Http404(str(exc.message)) from exc
+    except DomainError as exc:
+        return _render_trip(request, trip_id, status=exc.status, error=exc.message)
+    messages.success(request, success)
+    return redirect(f"{reverse('trip', args=[trip_id])}?leg={leg}#plan")

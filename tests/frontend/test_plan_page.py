@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from booking import plan
@@ -172,3 +173,47 @@ def test_trip_without_options_tells_the_organiser_to_propose(client):
 
     assert "data-propose-form" in organiser_html
     assert "data-poll" not in friend_html and "data-plan-seatmap" not in friend_html
+
+
+# --- Without JavaScript: the same actions as forms ---------------------------------------
+
+
+def _post(client, trip, **data):
+    return client.post(reverse("trip_plan_action", args=[trip.pk]), data)
+
+
+def test_the_plan_works_without_javascript_through_forms():
+    from booking.models import PollVote, SeatAllocation, TravellerFare
+
+    trip, (olivia, ana, _ben), (_early, late) = factories.planned_trip(travellers=3)
+    client = Client()
+    client.force_login(ana)
+    page = client.get(reverse("trip", args=[trip.pk])).content.decode()
+    assert f'action="{reverse("trip_plan_action", args=[trip.pk])}"' in page
+    assert 'name="csrfmiddlewaretoken"' in page
+
+    response = _post(client, trip, action="vote", leg="outbound", departure_id=late.pk)
+    assert response.status_code == 302 and response["Location"].endswith("?leg=outbound#plan")
+    assert PollVote.objects.get(user=ana).option.departure == late
+    _post(client, trip, action="fare", leg="outbound", fare_class="flex-2", age="30")
+    assert TravellerFare.objects.get(user=ana).fare_class.code == "flex-2"
+    # A member may not settle: the page says so, with the service's status.
+    refused = _post(client, trip, action="settle", leg="outbound", departure_id=late.pk)
+    assert refused.status_code == 403
+    organiser = Client()
+    organiser.force_login(olivia)
+    _post(organiser, trip, action="settle", leg="outbound", departure_id=late.pk)
+    _post(client, trip, action="sit_together", leg="outbound", departure_id=late.pk)
+    assert SeatAllocation.objects.filter(state="held", departure=late).count() == 3
+    _post(client, trip, action="release_seat", leg="outbound")
+    assert SeatAllocation.objects.filter(state="held").count() == 2
+    assert _post(client, trip, action="teleport").status_code == 400
+
+
+def test_plan_forms_refuse_strangers_and_need_a_login():
+    trip, _people, (early, _late) = factories.planned_trip(travellers=2)
+    stranger = Client()
+    stranger.force_login(factories.user())
+    assert _post(stranger, trip, action="vote", departure_id=early.pk).status_code == 404
+    anonymous = _post(Client(), trip, action="vote", departure_id=early.pk)
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]

@@ -585,6 +585,7 @@ function onClick(event) {
   }
   const vote = target.closest("[data-vote]");
   if (vote) {
+    event.preventDefault(); // the socket does it; the form is for pages without JavaScript
     const departureId = Number(vote.dataset.vote);
     const undo = vote.getAttribute("aria-pressed") === "true";
     send(
@@ -595,6 +596,7 @@ function onClick(event) {
   }
   const settle = target.closest("[data-settle]");
   if (settle) {
+    event.preventDefault(); // the socket does it; the form is for pages without JavaScript
     send(
       { type: "settle", leg: legName(), departure_id: Number(settle.dataset.settle) },
       gettext("The train is chosen. Everyone's seats on the other trains are released."),
@@ -602,6 +604,7 @@ function onClick(event) {
     return;
   }
   if (target.closest("[data-sit-together]")) {
+    event.preventDefault(); // the socket does it; the form is for pages without JavaScript
     send(
       { type: "sit_together", leg: legName(), departure_id: settledOrShown() },
       gettext("Done: you are seated together."),
@@ -609,6 +612,7 @@ function onClick(event) {
     return;
   }
   if (target.closest("[data-release-seat]")) {
+    event.preventDefault(); // the socket does it; the form is for pages without JavaScript
     send({ type: "release_seat", leg: legName() }, gettext("Your seat is free again."));
     return;
   }
