@@ -742,3 +742,13 @@ def test_home_links_each_event_to_its_page(organiser):
     page = html(client_for().get("/"))
     assert f'href="/events/{event.slug}/"' in page
     assert 'href="/trips/new/"' in page
+
+
+def test_an_event_page_shows_the_catalog_text_in_the_visitors_language():
+    event = factories.event()
+    event.venue = "Palais des papes and theatres all over town"
+    event.description = "The last date of their tour, in Lyon."
+    event.save()
+    page = Client(HTTP_ACCEPT_LANGUAGE="fr").get(f"/events/{event.slug}/").content.decode()
+    assert "Palais des papes et théâtres dans toute la ville" in page
+    assert "The last date of their tour" not in page
