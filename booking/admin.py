@@ -23,6 +23,7 @@ from booking import seatmaps
 from booking.demo import card_sample_number
 from booking.models import (
     AllocationState,
+    Booking,
     Coach,
     Departure,
     DepartureFare,
@@ -34,6 +35,7 @@ from booking.models import (
     Seat,
     SeatAllocation,
     Station,
+    Ticket,
     Trip,
     Vehicle,
 )
@@ -582,3 +584,57 @@ class TripAdmin(admin.ModelAdmin):
     search_fields = ("title", "group__name", "origin__name", "destination__name")
     readonly_fields = ("group", "version", "created_by", "created_at", "updated_at")
     raw_id_fields = ("origin", "destination", "event")
+
+
+# --- Bookings and tickets (read-only: made by the payments' confirmation) -------------------
+
+
+class TicketInline(admin.TabularInline):
+    model = Ticket
+    fields = ("code", "traveller", "leg", "allocation", "fare_class", "price_cents", "state")
+    readonly_fields = fields
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Booking)
+class BookingAdmin(admin.ModelAdmin):
+    list_display = ("id", "trip", "state", "confirmed_at", "disputed")
+    list_filter = ("state", "disputed")
+    list_select_related = ("trip",)
+    search_fields = ("=id", "trip__title")
+    inlines = [TicketInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    list_display = ("code", "booking", "traveller", "leg", "price_cents", "state")
+    list_filter = ("state",)
+    list_select_related = ("booking", "traveller", "leg")
+    search_fields = ("=code",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -3,11 +3,12 @@ Errors are raised as domain errors and rendered once by ``core.api_errors``."""
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from booking import selectors, services
+from booking import selectors, services, tickets
 from booking.models import Trip
 from booking.serializers import (
     DepartureDetailSerializer,
@@ -249,3 +250,52 @@ class JoinApi(Api):
         started = timezone.now()
         membership = invitation_accept(token=token, user=request.user)
         return membership_response(membership, started=started)
+
+
+# --- Tickets: the inspector's check ---------------------------------------------------------
+
+
+class TicketCheckTicketSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    traveller = serializers.CharField()
+    train = serializers.CharField()
+    departs_at = serializers.DateTimeField()
+    origin = serializers.CharField()
+    destination = serializers.CharField()
+    seat = serializers.CharField()
+    leg = serializers.CharField(help_text="outbound or return")
+    state = serializers.CharField(help_text="valid or cancelled")
+
+
+class TicketCheckSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    ticket = TicketCheckTicketSerializer()
+
+
+class TicketVerifyApi(Api):
+    """Anyone holding a ticket's signed code (its QR code) may check it: the signature is
+    the secret. 400 for a forged or mistyped code, 404 for a ticket that is gone."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={200: TicketCheckSerializer, 400: _errors[400], 404: _errors[404]},
+        summary="Check a ticket's signed code (its QR code)",
+    )
+    def get(self, request, signed: str):
+        check = tickets.ticket_verify(signed=signed)
+        data = {
+            "valid": check.valid,
+            "ticket": {
+                "code": check.code,
+                "traveller": check.traveller,
+                "train": check.train,
+                "departs_at": check.departs_at,
+                "origin": check.origin,
+                "destination": check.destination,
+                "seat": check.seat,
+                "leg": check.leg,
+                "state": check.state,
+            },
+        }
+        return Response(TicketCheckSerializer(data).data)

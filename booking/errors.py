@@ -115,3 +115,25 @@ class NoBlockFits(Conflict):
 class TripLocked(Conflict):
     code = "trip_locked"
     default_message = _("This trip is not being planned any more.")
+
+
+# --- Bookings and tickets ---------------------------------------------------------------------
+
+
+class SeatsNoLongerHeld(Conflict):
+    """A booking was asked for seats that are no longer held for their travellers."""
+
+    code = "seats_no_longer_held"
+    default_message = _("Some seats are no longer held for this trip.")
+
+
+class TicketNotFound(NotFound):
+    code = "ticket_not_found"
+    default_message = _("No such ticket.")
+
+
+class TicketCodeInvalid(InvalidInput):
+    """A ticket code whose signature does not hold: forged or mistyped."""
+
+    code = "ticket_code_invalid"
+    default_message = _("This ticket code is not valid.")

@@ -478,6 +478,8 @@ class Trip(models.Model):
 
     class Status(models.TextChoices):
         PLANNING = "planning", _("Planning")
+        # Shares fixed, travellers paying (payments.Checkout): the plan is frozen.
+        CHECKOUT = "checkout", _("Paying")
         BOOKED = "booked", _("Booked")
         CANCELLED = "cancelled", _("Cancelled")
 
@@ -694,3 +696,86 @@ class TripPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} on {self.trip_id}"
+
+
+# --- Bookings and tickets (made by ``booking.services.booking_confirm``) ----------------------
+
+
+class Booking(models.Model):
+    """A trip whose seats are sold: made once every share is paid (``payments``)."""
+
+    class State(models.TextChoices):
+        CONFIRMED = "confirmed", _("Confirmed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    trip = models.ForeignKey(Trip, on_delete=models.PROTECT, related_name="bookings")
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.CONFIRMED
+    )
+    confirmed_at = models.DateTimeField(_("confirmed at"))
+    # A chargeback on one of its payments: staff look at it.
+    disputed = models.BooleanField(_("disputed"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-confirmed_at"]
+        verbose_name = _("booking")
+        verbose_name_plural = _("bookings")
+        constraints = [
+            models.UniqueConstraint(fields=["trip"], name="one_booking_per_trip"),
+        ]
+
+    def __str__(self) -> str:
+        return _("Booking %(id)s") % {"id": self.pk}
+
+
+class Ticket(models.Model):
+    """One traveller's seat on one leg of a booked trip, at the price frozen at checkout.
+    Its QR code carries ``code`` signed (``booking.tickets``)."""
+
+    class State(models.TextChoices):
+        VALID = "valid", _("Valid")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="tickets")
+    traveller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    leg = models.ForeignKey(TripLeg, on_delete=models.PROTECT, related_name="tickets")
+    allocation = models.OneToOneField(
+        SeatAllocation, on_delete=models.PROTECT, related_name="ticket"
+    )
+    fare_class = models.ForeignKey(FareClass, on_delete=models.PROTECT, related_name="+")
+    passenger_type = models.ForeignKey(PassengerType, on_delete=models.PROTECT, related_name="+")
+    discount_card = models.ForeignKey(
+        DiscountCard, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    price_cents = models.PositiveIntegerField(_("price (cents)"))
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    code = models.CharField(_("code"), max_length=20, unique=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.VALID)
+    refunded_cents = models.PositiveIntegerField(_("refunded (cents)"), default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["booking", "leg__direction", "traveller_id"]
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["booking", "traveller", "leg"], name="one_ticket_per_traveller_and_leg"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_cents__lte=F("price_cents")),
+                name="ticket_refund_within_price",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="valid", cancelled_at__isnull=True)
+                | Q(state="cancelled", cancelled_at__isnull=False),
+                name="ticket_cancelled_has_a_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code

@@ -1,6 +1,8 @@
 """Writes to the catalog and to trips. Each function runs in one transaction."""
 
 import datetime as dt
+import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -326,3 +328,91 @@ def trip_create(
     if return_from is not None:
         TripLeg.objects.create(trip=trip, direction=TripLeg.Direction.RETURN)
     return trip
+
+
+# --- Bookings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketItem:
+    """One traveller's seat on one leg, priced (what ``payments`` froze at checkout)."""
+
+    allocation_id: int
+    traveller_id: int
+    leg_id: int
+    fare_class_id: int
+    passenger_type_id: int
+    discount_card_id: int | None
+    price_cents: int
+    currency: str
+
+
+def _ticket_code() -> str:
+    # 16 characters of an alphabet without look-alikes (no 0/O, 1/I): 80 bits.
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+    return "".join(secrets.choice(alphabet) for _ in range(16))
+
+
+@transaction.atomic
+def booking_confirm(*, trip_id: int, items: list[TicketItem], actor=None):
+    """The trip is booked: its held seats in ``items`` become sold (never expiring), one
+    ticket per item (traveller and leg) with a random code, the trip ``booked``, and a
+    ``booking_confirmed`` event. Called by ``payments`` once every share is captured,
+    inside its transaction. Seats no longer held for their traveller and leg:
+    ``SeatsNoLongerHeld``, nothing written."""
+    from booking import live
+    from booking.errors import SeatsNoLongerHeld
+    from booking.models import AllocationState, Booking, SeatAllocation, Ticket
+    from booking.plan import record
+
+    trip = Trip.objects.select_for_update().get(pk=trip_id)
+    ids = [item.allocation_id for item in items]
+    held = {
+        a.pk: a
+        for a in SeatAllocation.objects.select_for_update().filter(
+            pk__in=ids, state=AllocationState.HELD, leg__trip_id=trip_id
+        )
+    }
+    if not items or any(
+        (held.get(i.allocation_id) is None)
+        or (held[i.allocation_id].user_id, held[i.allocation_id].leg_id)
+        != (i.traveller_id, i.leg_id)
+        for i in items
+    ):
+        raise SeatsNoLongerHeld()
+    now = timezone.now()
+    SeatAllocation.objects.filter(pk__in=ids).update(
+        state=AllocationState.SOLD, expires_at=None, updated_at=now
+    )
+    booking = Booking.objects.create(trip=trip, confirmed_at=now)
+    Ticket.objects.bulk_create(
+        [
+            Ticket(
+                booking=booking,
+                traveller_id=item.traveller_id,
+                leg_id=item.leg_id,
+                allocation_id=item.allocation_id,
+                fare_class_id=item.fare_class_id,
+                passenger_type_id=item.passenger_type_id,
+                discount_card_id=item.discount_card_id,
+                price_cents=item.price_cents,
+                currency=item.currency,
+                code=_ticket_code(),
+            )
+            for item in items
+        ]
+    )
+    trip.status = Trip.Status.BOOKED
+    trip.save(update_fields=["status", "updated_at"])
+    by_departure: dict[int, dict[int, str]] = {}
+    for allocation in held.values():
+        by_departure.setdefault(allocation.departure_id, {})[allocation.seat_id] = "sold"
+    for departure_id, seats in by_departure.items():
+        live.after_commit_seats(departure_id, seats)
+    record(
+        trip,
+        "booking_confirmed",
+        {"booking_id": booking.pk, "travellers": sorted({i.traveller_id for i in items})},
+        actor=actor,
+    )
+    return booking

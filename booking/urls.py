@@ -58,3 +58,12 @@ urlpatterns += [
         name="api-trip-plan-sit-together",
     ),
 ]
+
+# Tickets: anyone holding a ticket's signed code (its QR code) may check it.
+urlpatterns += [
+    path(
+        "tickets/verify/<str:signed>/",
+        api.TicketVerifyApi.as_view(),
+        name="api-ticket-verify",
+    ),
+]

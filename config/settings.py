@@ -308,6 +308,13 @@ SIDEBYSIDE = {
     # Rate limits (django-ratelimit syntax) per user on joining and creating invitations.
     "RATE_JOIN": env.str("RATE_JOIN", default="20/h"),
     "RATE_INVITE": env.str("RATE_INVITE", default="30/h"),
+    # Split payments: the organiser picks how long everyone has to pay, in hours (card
+    # authorisations last about 7 days: stay well inside), and how long a grace period
+    # lasts when that is their policy for unpaid shares at the deadline.
+    "PAYMENT_DEADLINE_HOURS_DEFAULT": env.int("PAYMENT_DEADLINE_HOURS_DEFAULT", default=24),
+    "PAYMENT_DEADLINE_HOURS_MIN": env.int("PAYMENT_DEADLINE_HOURS_MIN", default=1),
+    "PAYMENT_DEADLINE_HOURS_MAX": env.int("PAYMENT_DEADLINE_HOURS_MAX", default=72),
+    "PAYMENT_GRACE_HOURS": env.int("PAYMENT_GRACE_HOURS", default=12),
 }
 
 # --- Security (production) ------------------------------------------------------------
@@ -388,3 +395,20 @@ STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_SANDBOX = env.bool("STRIPE_SANDBOX", default=DEBUG and not STRIPE_SECRET_KEY)
 # stripe-python logs every request at INFO: only its warnings by default.
 LOGGING["loggers"]["stripe"] = {"level": env.str("STRIPE_LOG_LEVEL", default="WARNING")}
+
+# --- Referrals ------------------------------------------------------------------------
+# Share links /r/<code>/ and their tracking (docs/referrals.md).
+REFERRALS = {
+    # Clicks counted per link from one source (address hash); past it a click is not
+    # counted, the source is flagged and the day's rollup counts it once.
+    "CLICK_RATE": env.str("REFERRAL_CLICK_RATE", default="30/m"),
+    # The rollup job recomputes this many days (today included), this often.
+    "ROLLUP_DAYS": env.int("REFERRAL_ROLLUP_DAYS", default=2),
+    "ROLLUP_EVERY_SECONDS": env.float("REFERRAL_ROLLUP_EVERY_SECONDS", default=300.0),
+    # The shared trip's picture (og:image): DejaVu from the system when present, else
+    # Pillow's own font; each drawn picture is kept in the cache this long.
+    "IMAGE_FONT_DIR": env.str(
+        "REFERRAL_IMAGE_FONT_DIR", default="/usr/share/fonts/truetype/dejavu"
+    ),
+    "IMAGE_CACHE_SECONDS": env.int("REFERRAL_IMAGE_CACHE_SECONDS", default=7 * 24 * 3600),
+}

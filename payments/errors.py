@@ -78,3 +78,44 @@ class WebhookSignatureInvalid(DomainError):
     code = "webhook_signature_invalid"
     status = 400
     default_message = _("The webhook signature is not valid.")
+
+
+# --- Checkout and shares (payments.services) ------------------------------------------------
+
+
+class CheckoutNotReady(DomainError):
+    """The trip cannot go to checkout yet: a leg without its train, or travellers without
+    a seat or a fare (listed in the message and in ``fields["travellers"]``)."""
+
+    code = "checkout_not_ready"
+    status = 409
+    default_message = _("The trip is not ready for checkout yet.")
+
+
+class CheckoutNotFound(DomainError):
+    code = "checkout_not_found"
+    status = 404
+    default_message = _("This checkout does not exist.")
+
+
+class CheckoutClosed(DomainError):
+    """The checkout no longer takes payments (confirming, confirmed or cancelled)."""
+
+    code = "checkout_closed"
+    status = 409
+    default_message = _("Payments for this trip are closed.")
+
+
+class ShareUnavailable(DomainError):
+    """A share that is already covered by someone's payment, paid, released, or not of
+    this checkout."""
+
+    code = "share_unavailable"
+    status = 409
+    default_message = _("Someone is already paying for this share, or it is not part of this trip.")
+
+
+class PayLinkInvalid(DomainError):
+    code = "pay_link_invalid"
+    status = 404
+    default_message = _("This payment link is not valid.")

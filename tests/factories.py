@@ -277,3 +277,31 @@ def planned_trip(*, travellers: int = 3, options: int = 2, privacy: str = "priva
         )
     trip_obj.refresh_from_db()
     return trip_obj, people, departures
+
+
+def youth_card_number() -> str:
+    """A valid Youth card number (prefix 2901, 12 digits, Luhn)."""
+    from booking.pricing import luhn_check_digit
+
+    partial = "29010000042"
+    return partial + luhn_check_digit(partial)
+
+
+def checkout_ready_trip(*, travellers: int = 3, fares: dict | None = None):
+    """A planned trip (``planned_trip``) whose outbound train is settled (the first
+    option) and whose travellers all sit together on it, each with a fare: ready for
+    ``payments.services.checkout_start``. ``fares`` maps a traveller's index to
+    ``plan.fare_choose`` arguments (chosen before seating); the others get the default
+    fare of their seat. Returns (trip, [users], departure)."""
+    from booking import plan
+
+    trip_obj, people, departures = planned_trip(travellers=travellers, options=2)
+    organiser = people[0]
+    plan.poll_settle(
+        trip_id=trip_obj.pk, by=organiser, leg="outbound", departure_id=departures[0].pk
+    )
+    for index, choice in (fares or {}).items():
+        plan.fare_choose(trip_id=trip_obj.pk, user=people[index], leg="outbound", **choice)
+    plan.sit_together(trip_id=trip_obj.pk, user=organiser, leg="outbound")
+    trip_obj.refresh_from_db()
+    return trip_obj, people, departures[0]

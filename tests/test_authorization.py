@@ -148,6 +148,32 @@ def _plan(w, tail: str = "") -> str:
     return f"/api/trips/{w.trip.pk}/plan/{tail}"
 
 
+def _ticket_url(w) -> str:
+    """A booked trip's ticket (booked straight through booking's service: no Stripe)."""
+    from booking.services import TicketItem, booking_confirm
+    from booking.tickets import ticket_signed_code
+
+    trip, (olivia, *_), _departure = factories.checkout_ready_trip(travellers=1)
+    allocation = trip.legs.get().allocations.get(user=olivia, state="held")
+    fare = trip.legs.get().fares.get(user=olivia)
+    booking = booking_confirm(
+        trip_id=trip.pk,
+        items=[
+            TicketItem(
+                allocation_id=allocation.pk,
+                traveller_id=olivia.pk,
+                leg_id=allocation.leg_id,
+                fare_class_id=fare.fare_class_id,
+                passenger_type_id=fare.passenger_type_id,
+                discount_card_id=None,
+                price_cents=4500,
+                currency="EUR",
+            )
+        ],
+    )
+    return f"/api/tickets/verify/{ticket_signed_code(booking.tickets.get())}/"
+
+
 ROUTES = [
     # Trips (booking/urls.py).
     Route("GET", "api-trips", lambda w: "/api/trips/", _statuses(403, 200, 200, 200)),
@@ -332,6 +358,14 @@ ROUTES = [
         _statuses(403, 404, 201, 201, pending=403),
         _option_body,
     ),
+    # A ticket's signed code (its QR code): anyone may check it; a forged one is 400.
+    Route("GET", "api-ticket-verify", _ticket_url, _statuses(200, 200, 200, 200)),
+    Route(
+        "GET",
+        "api-ticket-verify",
+        lambda w: "/api/tickets/verify/FORGEDCODE:not-a-signature/",
+        _statuses(400, 400, 400, 400),
+    ),
 ]
 
 # Pages (frontend/urls_trips.py, urls_account.py): a browser's view of the same rules.
@@ -442,6 +476,14 @@ PAGE_ROUTES = [
         "invitation_accept_personal",
         lambda w: f"/trips/invitations/{w.personal.pk}/accept/",
         _statuses(LOGIN, 302, 404, 404),
+    ),
+    # The live plan's forms (for browsers without JavaScript): a vote.
+    Route(
+        "POST",
+        "trip_plan_action",
+        lambda w: f"/trips/{w.trip.pk}/plan/",
+        _statuses(LOGIN, 404, 302, 302, pending=403),
+        lambda w: {**_option_body(w), "action": "vote"},
     ),
     Route("GET", "join", lambda w: f"/join/{w.token}/", _statuses(200, 200, 302, 302)),
     Route("POST", "join", lambda w: f"/join/{w.token}/", _statuses(LOGIN, 302, 302, 302)),

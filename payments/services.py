@@ -1,0 +1,573 @@
+"""Split payments: the checkout's money path (docs/design/payments.md).
+
+- ``checkout_start``: the organiser fixes every traveller's share at the price they hold;
+  the plan freezes (``Trip.Status.CHECKOUT``), the holds last until the deadline.
+- ``payment_start``: a payer covers one or more shares with one PaymentIntent (manual
+  capture: it only authorises the card).
+- ``payment_sync``: the PaymentIntent is read again and the payment moves on (authorised,
+  needs the bank, failed); when every share is authorised, ``checkout_confirm``.
+- ``checkout_confirm``: ``confirming`` committed first, then every payment captured, then
+  one transaction books the seats and issues the tickets (``booking.services``).
+
+Rules: each database step is one transaction with row locks taken in one order
+(checkout → payment → shares → trip → seat allocations); Stripe is never called inside a
+transaction or while holding a lock; every Stripe write has an idempotency key made from
+the payment's ``key`` (``Payment.idempotency_key``), so a retried step never does a thing
+twice at Stripe. A refused request raises a domain error and writes nothing; a card that
+Stripe refused is recorded (the payment ``failed``, its shares unpaid again) before the
+error is raised, so the payer, or a friend, can pay again.
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from booking import plan
+from booking.models import AllocationState, SeatAllocation, TravellerFare, Trip, TripLeg
+from booking.plan_selectors import _prices
+from booking.services import TicketItem, booking_confirm
+from core.errors import InvalidInput
+from groups.models import Membership, Profile
+from payments import stripe_gateway as gateway
+from payments.errors import (
+    CardDeclined,
+    CheckoutClosed,
+    CheckoutNotFound,
+    CheckoutNotReady,
+    ShareUnavailable,
+    StripeError,
+    StripeUnavailable,
+)
+from payments.models import Checkout, Payment, Share, ShareItem
+
+logger = logging.getLogger(__name__)
+
+PAY_LINK_SALT = "pay-link"
+OPEN_STATES = (Checkout.State.OPEN, Checkout.State.GRACE)
+
+
+def _config(key: str):
+    return settings.SIDEBYSIDE[key]
+
+
+# --- Start -----------------------------------------------------------------------------------
+
+
+def _deadline_hours(value) -> int:
+    low, high = _config("PAYMENT_DEADLINE_HOURS_MIN"), _config("PAYMENT_DEADLINE_HOURS_MAX")
+    if value is None:
+        return _config("PAYMENT_DEADLINE_HOURS_DEFAULT")
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        message = _("Choose a deadline between %(low)s and %(high)s hours.") % {
+            "low": low,
+            "high": high,
+        }
+        raise InvalidInput(message, fields={"deadline_hours": [message]})
+    return value
+
+
+def _names(user_ids) -> dict[int, str]:
+    return dict(
+        Profile.objects.filter(user_id__in=list(user_ids)).values_list("user_id", "display_name")
+    )
+
+
+def checkout_start(
+    *, trip_id: int, by, deadline_hours: int | None = None, policy: str = "go_ahead"
+) -> Checkout:
+    """The organiser starts paying: every leg has its train, every active traveller holds
+    a live seat and has a fare on every leg (else ``CheckoutNotReady`` naming who lacks
+    what). Each share is priced now with the plan's own pricing and frozen per leg; the
+    trip moves to ``checkout`` (the plan refuses changes), every hold lasts until the
+    deadline (and the grace period with the ``grace`` policy). A fixed number of queries
+    whatever the group's size."""
+    hours = _deadline_hours(deadline_hours)
+    if policy not in Checkout.Policy.values:
+        raise InvalidInput(_("Unknown deadline policy."), fields={"policy": [_("Unknown.")]})
+    with transaction.atomic():
+        # The trip's lock, the organiser's right, and "still planning" (TripLocked).
+        trip = plan._lock(trip_id, by, organiser=True).trip
+        now = timezone.now()
+        legs = list(
+            TripLeg.objects.filter(trip=trip).select_related("departure").order_by("direction")
+        )
+        unsettled = [leg.direction for leg in legs if leg.departure_id is None]
+        if not legs or unsettled:
+            raise CheckoutNotReady(
+                _("Choose the train of every leg before checkout."),
+                fields={"legs": [_("No train chosen yet.")] * max(1, len(unsettled))},
+            )
+        for leg in legs:
+            plan._bookable(leg.departure, now)
+        deadline_at = now + dt.timedelta(hours=hours)
+        grace_until = None
+        if policy == Checkout.Policy.GRACE:
+            grace_until = deadline_at + dt.timedelta(hours=_config("PAYMENT_GRACE_HOURS"))
+        holds_until = grace_until or deadline_at
+        if holds_until >= min(leg.departure.departs_at for leg in legs):
+            message = _(
+                "Everyone must have paid before the train leaves: choose a shorter deadline."
+            )
+            raise InvalidInput(message, fields={"deadline_hours": [message]})
+
+        travellers = list(
+            Membership.objects.filter(group_id=trip.group_id, status=Membership.Status.ACTIVE)
+            .order_by("joined_at", "pk")
+            .values_list("user_id", flat=True)
+        )
+        held = {
+            (a.leg_id, a.user_id): a
+            for a in SeatAllocation.objects.select_for_update().filter(
+                Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+                leg__in=legs,
+                user_id__in=travellers,
+                state=AllocationState.HELD,
+            )
+        }
+        fares = {
+            (f.leg_id, f.user_id): f
+            for f in TravellerFare.objects.filter(
+                leg__in=legs, user_id__in=travellers
+            ).select_related("fare_class", "passenger_type", "discount_card")
+        }
+        prices = _prices(list(fares.values()), [leg.departure for leg in legs], now=now)
+
+        missing: list[tuple[int, str]] = []
+        lines: dict[int, list[tuple[TripLeg, SeatAllocation, TravellerFare, dict]]] = {}
+        for user_id in travellers:
+            for leg in legs:
+                allocation, fare = held.get((leg.pk, user_id)), fares.get((leg.pk, user_id))
+                price = prices.get((fare.pk, leg.departure_id)) if fare else None
+                if allocation is None or allocation.departure_id != leg.departure_id or not price:
+                    missing.append((user_id, leg.get_direction_display()))
+                    continue
+                lines.setdefault(user_id, []).append((leg, allocation, fare, price))
+        if missing:
+            names = _names(user_id for user_id, _leg in missing)
+            who = [
+                _("%(name)s (%(leg)s)") % {"name": names.get(user_id, "?"), "leg": leg}
+                for user_id, leg in missing
+            ]
+            raise CheckoutNotReady(
+                _("Not everyone has a seat and a fare yet: %(who)s.") % {"who": ", ".join(who)},
+                fields={"travellers": who},
+            )
+        currencies = {price["currency"] for rows in lines.values() for *_r, price in rows}
+        if len(currencies) != 1:
+            raise CheckoutNotReady(_("The fares of this trip are in several currencies."))
+        currency = currencies.pop().upper()
+
+        checkout = Checkout.objects.create(
+            trip=trip,
+            policy=policy,
+            currency=currency,
+            deadline_at=deadline_at,
+            grace_until=grace_until,
+            started_by=by,
+        )
+        shares = Share.objects.bulk_create(
+            [
+                Share(
+                    checkout=checkout,
+                    traveller_id=user_id,
+                    amount_cents=sum(price["amount_cents"] for *_r, price in lines[user_id]),
+                    currency=currency,
+                )
+                for user_id in travellers
+            ]
+        )
+        ShareItem.objects.bulk_create(
+            [
+                ShareItem(
+                    share=share,
+                    leg=leg,
+                    allocation=allocation,
+                    fare_class_id=fare.fare_class_id,
+                    passenger_type_id=fare.passenger_type_id,
+                    discount_card_id=fare.discount_card_id,
+                    amount_cents=price["amount_cents"],
+                )
+                for share in shares
+                for leg, allocation, fare, price in lines[share.traveller_id]
+            ]
+        )
+        SeatAllocation.objects.filter(
+            pk__in=[allocation.pk for rows in lines.values() for _l, allocation, *_r in rows]
+        ).update(expires_at=holds_until, updated_at=now)
+        trip.status = Trip.Status.CHECKOUT
+        Trip.objects.filter(pk=trip.pk).update(status=Trip.Status.CHECKOUT)
+        plan.record(
+            trip,
+            "checkout_started",
+            {
+                "checkout_id": checkout.pk,
+                "deadline_at": deadline_at.isoformat(),
+                "grace_until": grace_until.isoformat() if grace_until else None,
+                "policy": policy,
+                "travellers": travellers,
+            },
+            actor=by,
+        )
+    return checkout
+
+
+# --- Pay links -------------------------------------------------------------------------------
+
+
+def pay_link_token(*, checkout: Checkout, payer) -> str:
+    """The token of a payer's personal pay link (``/pay/<token>/``): it opens their pay
+    page without a login. Read back by ``payments.selectors.pay_link_read``."""
+    return signing.dumps({"c": checkout.pk, "u": payer.pk}, salt=PAY_LINK_SALT)
+
+
+# --- Paying ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaymentStarted:
+    payment: Payment
+    client_secret: str  # for Stripe.js on the payer's page only
+    status: str  # the PaymentIntent's
+
+
+def _is_traveller(checkout: Checkout, user) -> bool:
+    return Membership.objects.filter(
+        group_id=checkout.trip.group_id, user=user, status=Membership.Status.ACTIVE
+    ).exists()
+
+
+def payment_start(
+    *, checkout_id: int, payer, share_ids: list[int], payment_method: str | None = None
+) -> PaymentStarted:
+    """``payer`` covers ``share_ids`` (theirs and friends') of an open checkout with one
+    PaymentIntent. Shares already covered, paid, released or of another checkout:
+    ``ShareUnavailable``, nothing written. With ``payment_method`` (a card the payer's
+    page made with Stripe.js) the intent is confirmed here at once; otherwise the page
+    confirms it with Stripe.js and calls ``payment_sync``. A declined card raises
+    ``CardDeclined`` after recording the payment as failed (its shares unpaid again)."""
+    ids = sorted({int(share_id) for share_id in share_ids})
+    if not ids:
+        raise InvalidInput(_("Choose at least one share to pay."), fields={"shares": [_("Empty.")]})
+    with transaction.atomic():
+        checkout = (
+            Checkout.objects.select_for_update()
+            .select_related("trip")
+            .filter(pk=checkout_id)
+            .first()
+        )
+        if checkout is None or payer is None or not _is_traveller(checkout, payer):
+            raise CheckoutNotFound()
+        if checkout.state not in OPEN_STATES:
+            raise CheckoutClosed()
+        shares = list(Share.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        if len(shares) != len(ids) or any(
+            share.checkout_id != checkout.pk
+            or share.state != Share.State.UNPAID
+            or share.payment_id is not None
+            for share in shares
+        ):
+            raise ShareUnavailable()
+        last = Payment.objects.filter(checkout=checkout, payer=payer).aggregate(n=Max("attempt"))
+        payment = Payment.objects.create(
+            checkout=checkout,
+            payer=payer,
+            attempt=(last["n"] or 0) + 1,
+            amount_cents=sum(share.amount_cents for share in shares),
+            currency=checkout.currency,
+        )
+        Share.objects.filter(pk__in=ids).update(payment=payment, updated_at=timezone.now())
+
+    # Stripe, outside any transaction.
+    try:
+        intent = gateway.payment_intent_create(
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+            metadata={
+                "checkout": str(checkout.pk),
+                "trip": str(checkout.trip_id),
+                "payment": str(payment.pk),
+                "payer": str(payer.pk),
+                "shares": ",".join(str(share_id) for share_id in ids),
+            },
+            idempotency_key=payment.idempotency_key("create"),
+            payment_method=payment_method,
+            customer_email=payer.email or None,
+        )
+    except StripeError as error:
+        _payment_fail(payment.pk, error)
+        raise
+    with transaction.atomic():
+        Payment.objects.filter(pk=payment.pk).update(
+            stripe_payment_intent_id=intent.id, updated_at=timezone.now()
+        )
+    if payment_method:
+        try:
+            intent = gateway.payment_intent_confirm(
+                intent.id, idempotency_key=payment.idempotency_key("confirm")
+            )
+        except CardDeclined as error:
+            _payment_fail(payment.pk, error)
+            raise
+    payment, _release = _apply(payment.pk, intent)
+    _after_sync(payment)
+    return PaymentStarted(payment=payment, client_secret=intent.client_secret, status=intent.status)
+
+
+def _detach(payment: Payment, *, error: str, state: str = Payment.State.FAILED) -> list[int]:
+    """Under the payment's lock: it ends, its shares are unpaid again (anyone may pay
+    them). Returns the travellers whose share that was."""
+    payment.state = state
+    payment.last_error = error[:500]
+    payment.save(update_fields=["state", "last_error", "updated_at"])
+    shares = Share.objects.filter(
+        payment=payment, state__in=[Share.State.UNPAID, Share.State.AUTHORISED]
+    )
+    travellers = list(shares.values_list("traveller_id", flat=True))
+    shares.update(state=Share.State.UNPAID, payment=None, updated_at=timezone.now())
+    return travellers
+
+
+def _payments_changed(checkout: Checkout, travellers: list[int], state: str) -> None:
+    """Tell the trip's members (its live page) whose shares moved, never amounts."""
+    if not travellers:
+        return
+    trip = Trip.objects.select_for_update().get(pk=checkout.trip_id)
+    plan.record(
+        trip,
+        "shares_changed",
+        {"checkout_id": checkout.pk, "travellers": sorted(travellers), "state": state},
+    )
+
+
+def _payment_fail(payment_id: int, error: StripeError) -> None:
+    with transaction.atomic():
+        checkout = Checkout.objects.select_for_update(of=("self",)).get(payments__pk=payment_id)
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.state in (Payment.State.CAPTURED, Payment.State.FAILED):
+            return
+        message = error.stripe_message or str(error.message)
+        travellers = _detach(payment, error=f"{error.code}: {message}")
+        _payments_changed(checkout, travellers, Share.State.UNPAID)
+
+
+def _apply(payment_id: int, intent: gateway.PaymentIntentView) -> tuple[Payment, bool]:
+    """Move the payment (and its shares) forward to what Stripe says, in one transaction.
+    Returns the payment and whether its authorisation must be released at Stripe (it was
+    authorised after we had given the payment up)."""
+    release = False
+    with transaction.atomic():
+        checkout = Checkout.objects.select_for_update(of=("self",)).get(payments__pk=payment_id)
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        now = timezone.now()
+        status = intent.status
+        pending = (Payment.State.CREATED, Payment.State.REQUIRES_ACTION)
+        if status == "requires_capture":
+            if payment.state in pending:
+                payment.state = Payment.State.AUTHORISED
+                payment.authorised_at = now
+                payment.save(update_fields=["state", "authorised_at", "updated_at"])
+                shares = Share.objects.filter(payment=payment, state=Share.State.UNPAID)
+                travellers = list(shares.values_list("traveller_id", flat=True))
+                shares.update(state=Share.State.AUTHORISED, updated_at=now)
+                _payments_changed(checkout, travellers, Share.State.AUTHORISED)
+            elif payment.state in (Payment.State.FAILED, Payment.State.CANCELLED):
+                release = True
+        elif status == "requires_action":
+            if payment.state == Payment.State.CREATED:
+                payment.state = Payment.State.REQUIRES_ACTION
+                payment.save(update_fields=["state", "updated_at"])
+        elif (
+            status == "canceled" or (status == "requires_payment_method" and intent.last_error_code)
+        ) and payment.state in (*pending, Payment.State.AUTHORISED):
+            error = intent.last_error_code or "canceled"
+            travellers = _detach(payment, error=f"{error}: {intent.last_error_message or ''}")
+            _payments_changed(checkout, travellers, Share.State.UNPAID)
+        # "succeeded" (captured): only checkout_confirm captures, and records it itself.
+    return payment, release
+
+
+def _after_sync(payment: Payment) -> None:
+    if (
+        payment.state == Payment.State.AUTHORISED
+        and not Share.objects.filter(
+            checkout_id=payment.checkout_id, state=Share.State.UNPAID
+        ).exists()
+    ):
+        checkout_confirm(checkout_id=payment.checkout_id)
+
+
+def _release_authorisation(payment: Payment) -> None:
+    """Best effort: an authorisation we no longer want is cancelled at Stripe (the
+    reconciliation finds it again if this fails)."""
+    try:
+        gateway.payment_intent_cancel(
+            payment.stripe_payment_intent_id, idempotency_key=payment.idempotency_key("cancel")
+        )
+    except StripeError:
+        logger.warning("could not cancel %s", payment.stripe_payment_intent_id, exc_info=True)
+
+
+def payment_sync(*, payment_id: int) -> Payment:
+    """Read the payment's PaymentIntent again and move on: ``requires_capture`` →
+    authorised (payment and shares), ``requires_action`` → waiting for the bank,
+    cancelled or declined → failed (its shares unpaid again, for a new payment). Safe to
+    call any number of times, in any order (the page, a webhook, the worker). When every
+    share of the checkout is authorised, confirms the booking."""
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        raise CheckoutNotFound()
+    if not payment.stripe_payment_intent_id or payment.state == Payment.State.CAPTURED:
+        return payment
+    intent = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
+    payment, release = _apply(payment.pk, intent)
+    if release:
+        _release_authorisation(payment)
+    _after_sync(payment)
+    return payment
+
+
+# --- Confirm ---------------------------------------------------------------------------------
+
+
+def _holds_until(checkout: Checkout):
+    return checkout.grace_until or checkout.deadline_at
+
+
+def checkout_confirm(*, checkout_id: int) -> Checkout:
+    """Every share is authorised: book. ``confirming`` is committed first (a crash in
+    between is visible, and a second call resumes), the seats stop expiring, every
+    authorisation is checked then captured (key ``pi-capture-<payment>``: a retried
+    capture is a no-op at Stripe), then one transaction captures the shares, books the
+    seats and issues the tickets, and confirms. An authorisation that fell (cancelled,
+    expired) or a capture that fails: that payment fails, its shares are unpaid again,
+    the checkout is open again, and no further capture is attempted. A confirmed
+    checkout is left as it is. Stripe out of reach: ``StripeUnavailable`` with the
+    checkout still ``confirming``, for a retry."""
+    with transaction.atomic():
+        checkout = Checkout.objects.select_for_update().filter(pk=checkout_id).first()
+        if checkout is None:
+            raise CheckoutNotFound()
+        if checkout.state in (Checkout.State.CONFIRMED, Checkout.State.CANCELLED):
+            return checkout
+        if checkout.state in OPEN_STATES:
+            states = set(
+                checkout.shares.exclude(state=Share.State.RELEASED).values_list("state", flat=True)
+            )
+            if not states or not states <= {Share.State.AUTHORISED, Share.State.CAPTURED}:
+                raise CheckoutNotReady(_("Not every share is paid yet."))
+            checkout.state = Checkout.State.CONFIRMING
+            checkout.save(update_fields=["state", "updated_at"])
+            # The seats wait for the captures, whatever the deadline.
+            SeatAllocation.objects.filter(
+                share_item__share__checkout=checkout, state=AllocationState.HELD
+            ).update(expires_at=None, updated_at=timezone.now())
+    payments = list(
+        Payment.objects.filter(
+            checkout_id=checkout_id, state__in=[Payment.State.AUTHORISED, Payment.State.CAPTURED]
+        ).order_by("pk")
+    )
+    to_capture = [p for p in payments if p.state == Payment.State.AUTHORISED]
+
+    # Every authorisation must still stand before anyone is charged.
+    fallen = []
+    for payment in to_capture:
+        intent = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
+        if intent.status not in ("requires_capture", "succeeded"):
+            fallen.append((payment, f"{intent.status}: {intent.last_error_message or ''}"))
+    if fallen:
+        return _confirm_abort(checkout_id, fallen, captured=[])
+    captured = []
+    for payment in to_capture:
+        try:
+            gateway.payment_intent_capture(
+                payment.stripe_payment_intent_id, idempotency_key=payment.idempotency_key("capture")
+            )
+        except StripeUnavailable:
+            _confirm_record_captured(checkout_id, captured)
+            raise
+        except StripeError as error:
+            message = f"{error.code}: {error.stripe_message or error.message}"
+            return _confirm_abort(checkout_id, [(payment, message)], captured=captured)
+        captured.append(payment)
+
+    with transaction.atomic():
+        checkout = Checkout.objects.select_for_update().get(pk=checkout_id)
+        if checkout.state != Checkout.State.CONFIRMING:
+            return checkout  # another call finished it
+        now = timezone.now()
+        Payment.objects.filter(pk__in=[p.pk for p in to_capture]).update(
+            state=Payment.State.CAPTURED, captured_at=now, updated_at=now
+        )
+        shares = Share.objects.filter(
+            checkout=checkout, state__in=[Share.State.AUTHORISED, Share.State.CAPTURED]
+        )
+        shares.update(state=Share.State.CAPTURED, updated_at=now)
+        items = ShareItem.objects.filter(
+            share__checkout=checkout, share__state=Share.State.CAPTURED
+        ).select_related("share")
+        booking_confirm(
+            trip_id=checkout.trip_id,
+            items=[
+                TicketItem(
+                    allocation_id=item.allocation_id,
+                    traveller_id=item.share.traveller_id,
+                    leg_id=item.leg_id,
+                    fare_class_id=item.fare_class_id,
+                    passenger_type_id=item.passenger_type_id,
+                    discount_card_id=item.discount_card_id,
+                    price_cents=item.amount_cents,
+                    currency=item.share.currency,
+                )
+                for item in items
+            ],
+        )
+        checkout.state = Checkout.State.CONFIRMED
+        checkout.confirmed_at = now
+        checkout.save(update_fields=["state", "confirmed_at", "updated_at"])
+    return checkout
+
+
+def _confirm_record_captured(checkout_id: int, captured: list[Payment]) -> None:
+    """Payments captured at Stripe are captured here too, whatever happens next."""
+    if not captured:
+        return
+    with transaction.atomic():
+        now = timezone.now()
+        Payment.objects.filter(pk__in=[p.pk for p in captured]).update(
+            state=Payment.State.CAPTURED, captured_at=now, updated_at=now
+        )
+        Share.objects.filter(payment__in=[p.pk for p in captured]).update(
+            state=Share.State.CAPTURED, updated_at=now
+        )
+
+
+def _confirm_abort(
+    checkout_id: int, failed: list[tuple[Payment, str]], *, captured: list[Payment]
+) -> Checkout:
+    """Some authorisation fell: those payments fail, their shares are unpaid again, the
+    checkout opens again (the deadline rules apply), the seats expire with it again."""
+    with transaction.atomic():
+        checkout = Checkout.objects.select_for_update().get(pk=checkout_id)
+        _confirm_record_captured(checkout_id, captured)
+        travellers = []
+        for stale, error in failed:
+            payment = Payment.objects.select_for_update().get(pk=stale.pk)
+            travellers += _detach(payment, error=error)
+        now = timezone.now()
+        in_grace = checkout.grace_until is not None and now >= checkout.deadline_at
+        checkout.state = Checkout.State.GRACE if in_grace else Checkout.State.OPEN
+        checkout.save(update_fields=["state", "updated_at"])
+        SeatAllocation.objects.filter(
+            share_item__share__checkout=checkout, state=AllocationState.HELD
+        ).update(expires_at=_holds_until(checkout), updated_at=now)
+        _payments_changed(checkout, travellers, Share.State.UNPAID)
+    for payment, _error in failed:
+        _release_authorisation(payment)
+    return checkout
