@@ -18,6 +18,7 @@ urlpatterns = [
     path("facebook/", include("groups.callback_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("", include("referrals.urls")),  # /r/<code>/: share links, their image, consent
     path("", include("frontend.urls")),
 ]
 

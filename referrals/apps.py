@@ -3,3 +3,17 @@ from django.apps import AppConfig
 
 class ReferralsConfig(AppConfig):
     name = "referrals"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from core import jobs
+        from referrals.rollups import rollup_job
+
+        # Clicks fold into daily rows for the dashboard; the job is idempotent (an upsert
+        # per link and day), so several workers may run it.
+        jobs.register(
+            "referrals_rollup",
+            rollup_job,
+            every_seconds=settings.REFERRALS["ROLLUP_EVERY_SECONDS"],
+        )

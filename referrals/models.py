@@ -1,0 +1,152 @@
+"""Share links and what they bring back: the clicks on them, the browsers (visitors) that
+made them, and the daily rollups the dashboard reads.
+
+Nothing here identifies a person by their network address: a click keeps an HMAC of the
+address under a salt that changes every day (``referrals.tracking.ip_hash``), enough to
+spot a flood from one source on one day and useless to follow anyone across days.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+# 9 random bytes: 72 bits, 12 URL-safe characters. Guessing one live code among a million
+# takes about 2**52 tries, and the click rate limit makes each try slow.
+CODE_BYTES = 9
+CODE_LENGTH = 12
+
+
+def new_share_code() -> str:
+    return secrets.token_urlsafe(CODE_BYTES)
+
+
+def new_visitor_key() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class ShareChannel(models.TextChoices):
+    FACEBOOK = "facebook", _("Facebook")
+    X = "x", _("X")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    MESSENGER = "messenger", _("Messenger")
+    WEBSHARE = "webshare", _("Share menu")
+    COPY = "copy", _("Copied link")
+
+
+class ShareLink(models.Model):
+    """A tracked link ``/r/<code>/``: one per trip, sharer and channel.
+
+    The issue asks for one per *booking* × member × channel. Bookings do not exist for
+    sharing yet, so the link hangs off the trip (a trip has at most one booking); the
+    booking is added to the link when sharing after booking lands (docs/referrals.md).
+    """
+
+    code = models.CharField(_("code"), max_length=24, unique=True, default=new_share_code)
+    trip = models.ForeignKey(
+        "booking.Trip", on_delete=models.CASCADE, related_name="+", verbose_name=_("trip")
+    )
+    sharer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("shared by"),
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=ShareChannel.choices)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("share link")
+        verbose_name_plural = _("share links")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trip", "sharer", "channel"], name="one_share_link_per_channel"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Consent(models.TextChoices):
+    UNKNOWN = "unknown", _("Not asked yet")
+    GRANTED = "granted", _("Granted")
+    REFUSED = "refused", _("Refused")
+
+
+class Visitor(models.Model):
+    """A browser that opened a share link. ``key`` is random; it lives in a first-party
+    cookie when the person consented, else in their session only. It holds nothing about
+    the person."""
+
+    key = models.CharField(_("key"), max_length=32, unique=True, default=new_visitor_key)
+    consent = models.CharField(
+        _("consent"), max_length=8, choices=Consent.choices, default=Consent.UNKNOWN
+    )
+    first_seen = models.DateTimeField(_("first seen"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("visitor")
+        verbose_name_plural = _("visitors")
+
+    def __str__(self) -> str:
+        return f"{self.pk} ({self.consent})"
+
+
+class Click(models.Model):
+    """One request for a share link's landing page: a visit by a browser, or a preview by
+    a link crawler (``is_preview``, no visitor). A ``flagged`` row marks a source (one
+    ``ip_hash``) that went past the click rate limit on the link; it is not a visit."""
+
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="clicks")
+    visitor = models.ForeignKey(
+        Visitor, on_delete=models.SET_NULL, null=True, blank=True, related_name="clicks"
+    )
+    # A copy of the link's, so counts by channel need no join.
+    channel = models.CharField(max_length=10, choices=ShareChannel.choices)
+    at = models.DateTimeField(db_index=True)
+    is_preview = models.BooleanField(default=False)
+    flagged = models.BooleanField(default=False)
+    # HMAC-SHA256 of the address under the day's salt: never the address itself.
+    ip_hash = models.CharField(max_length=64)
+    user_agent_family = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        verbose_name = _("click")
+        verbose_name_plural = _("clicks")
+        indexes = [
+            models.Index(fields=["link", "at"], name="click_link_at"),
+            models.Index(
+                fields=["link", "ip_hash"], condition=Q(flagged=True), name="click_flagged_source"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class DailyRollup(models.Model):
+    """Clicks of one link on one day (in ``TIME_ZONE``), recomputed by the ``rollup`` job.
+    A flooding source counts as one visit and one visitor that day."""
+
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="rollups")
+    day = models.DateField()
+    channel = models.CharField(max_length=10, choices=ShareChannel.choices)
+    previews = models.PositiveIntegerField(default=0)
+    visits = models.PositiveIntegerField(default=0)
+    unique_visitors = models.PositiveIntegerField(default=0)
+    flagged = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("daily rollup")
+        verbose_name_plural = _("daily rollups")
+        constraints = [
+            models.UniqueConstraint(fields=["link", "day"], name="one_rollup_per_link_and_day"),
+        ]
+        indexes = [models.Index(fields=["day", "channel"], name="rollup_day_channel")]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} {self.day}"

@@ -1,0 +1,108 @@
+"""The public doors of a share link: its landing page ``/r/<code>/`` (what a link crawler
+reads to draw the card, and what a friend lands on), its picture, and the consent form.
+
+Reachable without login. A bad code is the site's friendly 404 page (``Http404`` goes to
+the project's ``handler404``).
+"""
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
+
+from core.errors import DomainError
+from referrals import services
+from referrals.errors import ShareLinkNotFound
+from referrals.images import image_lines, share_image_png
+from referrals.models import Consent
+from referrals.selectors import landing_for, landing_get
+
+# 13 months: the longest a consent choice may be remembered before asking again (CNIL).
+CONSENT_MAX_AGE = 395 * 24 * 3600
+
+
+def _cookie_options() -> dict:
+    return {
+        "max_age": CONSENT_MAX_AGE,
+        "samesite": "Lax",
+        "secure": settings.SESSION_COOKIE_SECURE,
+        "httponly": True,
+    }
+
+
+def _remember_visitor(response, visitor) -> None:
+    response.set_signed_cookie(
+        services.VISITOR_COOKIE,
+        visitor.key,
+        salt=services.VISITOR_COOKIE_SALT,
+        **_cookie_options(),
+    )
+
+
+@require_safe
+@never_cache
+def landing(request, code: str):
+    try:
+        if request.method == "GET":
+            outcome = services.click_record(request, code)
+            landing = landing_for(link=outcome.link)
+        else:  # HEAD: answer, count nothing
+            outcome, landing = None, landing_get(code=code)
+    except ShareLinkNotFound as exc:
+        raise Http404(str(exc.message)) from exc
+    page_url = request.build_absolute_uri(reverse("referral_landing", args=[code]))
+    image_url = request.build_absolute_uri(reverse("referral_image", args=[code]))
+    response = render(
+        request,
+        "frontend/referrals/landing.html",
+        {
+            "landing": landing,
+            "lines": image_lines(landing),
+            "page_url": page_url,
+            "image_url": image_url,
+            "facebook_app_id": settings.FACEBOOK_APP_ID,
+        },
+    )
+    if (
+        outcome is not None
+        and outcome.visitor is not None
+        and services.consent_of(request) == Consent.GRANTED
+    ):
+        _remember_visitor(response, outcome.visitor)
+    return response
+
+
+@require_safe
+def image(request, code: str):
+    try:
+        landing = landing_get(code=code)
+    except ShareLinkNotFound as exc:
+        raise Http404(str(exc.message)) from exc
+    response = HttpResponse(share_image_png(landing), content_type="image/png")
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@require_POST
+def consent(request):
+    """Accept or Refuse from the banner (a plain form: no script needed)."""
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("home")
+    decision = request.POST.get("decision", "")
+    try:
+        visitor = services.consent_record(request=request, decision=decision)
+    except DomainError as exc:
+        return HttpResponse(str(exc.message), status=exc.status, content_type="text/plain")
+    response = redirect(target)
+    response.set_cookie(services.CONSENT_COOKIE, decision, **_cookie_options())
+    if decision == Consent.GRANTED and visitor is not None:
+        _remember_visitor(response, visitor)
+    else:
+        response.delete_cookie(services.VISITOR_COOKIE, samesite="Lax")
+    return response
