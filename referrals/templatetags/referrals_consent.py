@@ -1,13 +1,18 @@
 from django import template
 
 from referrals.models import Consent
-from referrals.services import consent_of
+from referrals.services import VISITOR_SESSION_KEY, consent_of
 
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
 def consent_asked(context) -> bool:
-    """Whether the banner should ask: no decision remembered by this browser yet."""
+    """Whether the banner should ask: this browser came through a friend's shared link
+    (only then is there anything to remember) and has not decided yet. Other visitors
+    are never asked: nothing of theirs is tracked."""
     request = context.get("request")
-    return request is not None and consent_of(request) == Consent.UNKNOWN
+    if request is None or consent_of(request) != Consent.UNKNOWN:
+        return False
+    session = getattr(request, "session", None)
+    return session is not None and VISITOR_SESSION_KEY in session

@@ -283,3 +283,13 @@ def test_rollup_puts_clicks_on_their_local_day():
 def test_rollup_is_a_registered_worker_job():
     names = [job.name for job in jobs.registered()]
     assert "referrals_rollup" in names
+
+
+def test_only_a_browser_that_came_through_a_shared_link_is_asked_for_consent():
+    link = _link()
+    visitor = browser()
+    # Someone who found the site by themselves is never asked: nothing of theirs is kept.
+    assert "data-consent-banner" not in visitor.get("/").content.decode()
+    visitor.get(f"/r/{link.code}/")
+    # Once they came through a friend's link, the question follows them until answered.
+    assert "data-consent-banner" in visitor.get("/").content.decode()
