@@ -1,0 +1,12 @@
+"""Signals the higher apps listen to (``booking`` imports none of them). Each is sent after
+the transaction that made the change has committed.
+
+- ``trip_created``: ``trip_id``, ``user_id`` (the organiser).
+- ``booking_confirmed``: ``booking_id``, ``trip_id``, ``traveller_ids``, ``amount_cents``
+  (the sum of the tickets' prices), ``currency``.
+"""
+
+from django.dispatch import Signal
+
+trip_created = Signal()
+booking_confirmed = Signal()
