@@ -1,9 +1,14 @@
 """Staff's view of split payments: checkouts with their shares and payments, Stripe's
-webhook events and refunds. Read-only: money moves only through ``payments.services``."""
+webhook events and refunds. Read-only: money moves only through ``payments.services``;
+the one action, "Reconcile this trip", runs ``payments.reconcile`` for the selected
+checkouts and shows what changed."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from payments.models import Checkout, Payment, Refund, Share, ShareItem, StripeEvent
+from payments.reconcile import reconcile
 
 
 class ReadOnlyMixin:
@@ -38,6 +43,20 @@ class CheckoutAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ("trip",)
     search_fields = ("=id", "trip__title")
     inlines = [ShareInline, PaymentInline]
+    actions = ["reconcile_selected"]
+
+    def has_reconcile_permission(self, request):
+        # Repairs move money state: staff who may change checkouts (superusers).
+        return request.user.has_perm("payments.change_checkout")
+
+    @admin.action(description=gettext_lazy("Reconcile this trip"), permissions=["reconcile"])
+    def reconcile_selected(self, request, queryset):
+        changes = reconcile(checkout_ids=list(queryset.values_list("pk", flat=True)))
+        for change in changes:
+            level = messages.WARNING if change.attention else messages.INFO
+            self.message_user(request, str(change), level)
+        if not changes:
+            self.message_user(request, _("Stripe and our records agree: nothing changed."))
 
 
 @admin.register(Payment)

@@ -534,11 +534,18 @@ class StripeSandbox:
             raise StripeSandboxError(f"webhook not registered: {status} {answer}")
 
     def payment_intents(self) -> list[dict]:
-        """Every PaymentIntent in the sandbox (localstripe lists them all at once)."""
-        status, body = self.request("GET", "/v1/payment_intents", {"limit": "100"})
-        if status != 200:
-            raise StripeSandboxError(f"listing failed: {status} {body}")
-        return body["data"]
+        """Every PaymentIntent in the sandbox, page after page (a test session makes
+        more than one page of 100)."""
+        intents: list[dict] = []
+        params = {"limit": "100"}
+        while True:
+            status, body = self.request("GET", "/v1/payment_intents", params)
+            if status != 200:
+                raise StripeSandboxError(f"listing failed: {status} {body}")
+            intents += body["data"]
+            if not body.get("has_more") or not body["data"]:
+                return intents
+            params = {"limit": "100", "starting_after": body["data"][-1]["id"]}
 
     def flush(self) -> None:
         """Forget every object and every idempotency key (registered webhooks stay)."""
