@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("frontend.urls_trips")),
     # The account page: download one's data, delete one's account (views_account.py).
     path("", include("frontend.urls_account")),
+    path("", include("frontend.urls_pay")),  # checkout, pay pages (views_pay.py)
 ]

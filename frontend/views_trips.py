@@ -31,6 +31,7 @@ from booking import selectors as booking_selectors
 from booking import services as booking_services
 from booking.errors import EventNotFound, TripNotFound
 from core.errors import DomainError
+from frontend import views_pay
 from frontend.forms import (
     GroupSettingsForm,
     TripCreateForm,
@@ -175,6 +176,7 @@ def _render_trip(
         context["friends"] = _friend_suggestions(request, group.pk)
     if access.is_member:
         context.update(_plan_context(request, trip))
+        context.update(views_pay.checkout_context(request, trip, context))
     if access.is_organiser:
         form = settings_form or GroupSettingsForm(
             initial={

@@ -6,8 +6,8 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 
 from groups.models import Membership
-from payments.errors import PayLinkInvalid
-from payments.models import Checkout, Share
+from payments.errors import CheckoutNotFound, PayLinkInvalid
+from payments.models import Checkout, Payment, Share
 from payments.services import PAY_LINK_SALT
 
 
@@ -45,4 +45,194 @@ def checkout_shares(*, checkout: Checkout) -> list[Share]:
         .select_related("traveller", "payment__payer")
         .prefetch_related("items")
         .order_by("pk")
+    )
+
+
+# --- Pages: the trip page's checkout, the pay page, the tickets (frontend/views_pay.py) ------
+
+
+def checkout_current(*, trip_id: int) -> Checkout | None:
+    """The trip's checkout that is not cancelled (at most one, a constraint says so)."""
+    return (
+        Checkout.objects.filter(trip_id=trip_id)
+        .exclude(state=Checkout.State.CANCELLED)
+        .select_related("trip")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class TravellerStatus:
+    """Where one traveller's share stands, as every traveller may see it: never its amount."""
+
+    user_id: int
+    name: str
+    status: str  # unpaid, paying (a payment covers it, waiting), paid, released, refunded
+    is_me: bool
+    paid_by_other: bool  # a friend covered it
+
+
+@dataclass(frozen=True)
+class ShareLine:
+    """One leg of a share, for its payer: what the money buys."""
+
+    direction: str
+    train: str
+    departs_at: object
+    origin: str
+    destination: str
+    seat: str
+    fare: str
+    passenger: str
+    card: str
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class CoverableShare:
+    """A friend's unpaid share the payer may cover: its name and amount only."""
+
+    share_id: int
+    name: str
+    amount_cents: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class CheckoutPage:
+    checkout: Checkout
+    travellers: list[TravellerStatus]
+    mine: Share | None  # the viewer's own share (None when they do not travel)
+    my_lines: list[ShareLine]
+    coverable: list[CoverableShare]  # friends' unpaid, uncovered shares
+
+    @property
+    def my_status(self) -> str:
+        return next((t.status for t in self.travellers if t.is_me), "")
+
+    @property
+    def all_paid(self) -> bool:
+        return all(t.status in ("paid", "released") for t in self.travellers)
+
+
+def _share_status(share: Share) -> str:
+    if share.state == Share.State.UNPAID:
+        return "paying" if share.payment_id else "unpaid"
+    if share.state in (Share.State.AUTHORISED, Share.State.CAPTURED):
+        return "paid"
+    return share.state  # released, refunded
+
+
+def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
+    """The checkout as ``viewer`` may see it: everyone's status (never others' amounts),
+    the viewer's own share with what it covers, and the friends' unpaid shares the viewer
+    may cover (name and amount: covering a friend means seeing what they owe). A fixed
+    number of queries whatever the group's size."""
+    from booking.plan import seat_label
+    from groups.models import Profile
+
+    shares = list(
+        Share.objects.filter(checkout=checkout)
+        .select_related("traveller", "payment")
+        .prefetch_related(
+            "items__leg",
+            "items__fare_class",
+            "items__passenger_type",
+            "items__discount_card",
+            "items__allocation__seat__coach",
+            "items__allocation__departure__origin",
+            "items__allocation__departure__destination",
+        )
+        .order_by("pk")
+    )
+    names = dict(
+        Profile.objects.filter(user_id__in=[s.traveller_id for s in shares]).values_list(
+            "user_id", "display_name"
+        )
+    )
+    viewer_id = getattr(viewer, "pk", None)
+
+    def name_of(share: Share) -> str:
+        return names.get(share.traveller_id) or share.traveller.get_full_name() or "?"
+
+    travellers = [
+        TravellerStatus(
+            user_id=share.traveller_id,
+            name=name_of(share),
+            status=_share_status(share),
+            is_me=share.traveller_id == viewer_id,
+            paid_by_other=share.payment is not None
+            and share.payment.payer_id != share.traveller_id
+            and share.state != Share.State.UNPAID,
+        )
+        for share in shares
+    ]
+    mine = next((s for s in shares if s.traveller_id == viewer_id), None)
+    lines = []
+    if mine is not None:
+        for item in mine.items.all():
+            departure = item.allocation.departure
+            lines.append(
+                ShareLine(
+                    direction=item.leg.direction,
+                    train=departure.service_number,
+                    departs_at=departure.departs_at,
+                    origin=departure.origin.name,
+                    destination=departure.destination.name,
+                    seat=seat_label(item.allocation.seat),
+                    fare=item.fare_class.name,
+                    passenger=item.passenger_type.name,
+                    card=item.discount_card.name if item.discount_card else "",
+                    amount_cents=item.amount_cents,
+                )
+            )
+    coverable = [
+        CoverableShare(
+            share_id=share.pk,
+            name=name_of(share),
+            amount_cents=share.amount_cents,
+            currency=share.currency,
+        )
+        for share in shares
+        if share.traveller_id != viewer_id
+        and share.state == Share.State.UNPAID
+        and share.payment_id is None
+    ]
+    return CheckoutPage(
+        checkout=checkout, travellers=travellers, mine=mine, my_lines=lines, coverable=coverable
+    )
+
+
+def payment_of_payer(*, checkout: Checkout, payer, payment_id) -> Payment:
+    """One of ``payer``'s payments for ``checkout`` (their pay page asks about it), else
+    ``CheckoutNotFound``: nobody reads another payer's payment."""
+    try:
+        payment_id = int(payment_id)
+    except (TypeError, ValueError):
+        raise CheckoutNotFound() from None
+    payment = Payment.objects.filter(pk=payment_id, checkout=checkout, payer=payer).first()
+    if payment is None:
+        raise CheckoutNotFound()
+    return payment
+
+
+def traveller_tickets(*, checkout: Checkout, traveller) -> list:
+    """``traveller``'s own tickets of the checkout's booking (none before it is confirmed),
+    outbound first."""
+    from booking.models import Ticket
+
+    if checkout.state != Checkout.State.CONFIRMED:
+        return []
+    return list(
+        Ticket.objects.filter(booking__trip_id=checkout.trip_id, traveller=traveller)
+        .select_related(
+            "leg",
+            "fare_class",
+            "passenger_type",
+            "discount_card",
+            "allocation__seat__coach",
+            "allocation__departure__origin",
+            "allocation__departure__destination",
+        )
+        .order_by("leg__direction")
     )

@@ -33,7 +33,7 @@ ROLES = ("anonymous", "stranger", "member", "organiser")
 
 # Route prefixes whose every route must have rows, and the routes left out on purpose:
 # the catalog (public, read-only data about trains and events) and the API's own docs.
-CHECKED_PREFIXES = ("api/", "trips/", "join/", "account/", "events/")
+CHECKED_PREFIXES = ("api/", "trips/", "join/", "account/", "events/", "pay/")
 NOT_IN_TABLE = {
     # The goodbye page after an account is deleted: it shows the confirmation code kept in
     # the (new, anonymous) session, whoever asks (tests/groups/test_account.py).
@@ -374,6 +374,56 @@ ROUTES = [
 # service's status (403 for a member doing an organiser's action, 409 for an organiser
 # leaving without handing over).
 LOGIN = 302
+
+
+# Paying: the world trip made ready for checkout (its train settled, everyone seated), then
+# started, and the member's personal pay link: the token is the secret, whoever holds it.
+def _checkout_ready(w) -> None:
+    from booking import plan
+
+    plan.poll_settle(
+        trip_id=w.trip.pk, by=w.organiser, leg="outbound", departure_id=_polled(w)[0].pk
+    )
+    plan.sit_together(trip_id=w.trip.pk, user=w.organiser, leg="outbound")
+
+
+def _pay_token(w) -> str:
+    from payments import services as payment_services
+
+    _checkout_ready(w)
+    checkout = payment_services.checkout_start(trip_id=w.trip.pk, by=w.organiser)
+    return payment_services.pay_link_token(checkout=checkout, payer=w.member)
+
+
+def _checkout_body(w) -> dict:
+    _checkout_ready(w)
+    return {"deadline_hours": "24", "policy": "go_ahead"}
+
+
+PAY_ROUTES = [
+    Route(
+        "POST",
+        "trip_checkout_start",
+        lambda w: f"/trips/{w.trip.pk}/checkout/",
+        _statuses(LOGIN, 404, 403, 302, pending=403),
+        _checkout_body,
+    ),
+    Route("GET", "pay", lambda w: f"/pay/{_pay_token(w)}/", _statuses(200, 200, 200, 200)),
+    Route("GET", "pay", lambda w: "/pay/forged-token/", _statuses(404, 404, 404, 404)),
+    # No share chosen: refused before Stripe (the sandbox is not needed here).
+    Route(
+        "POST", "pay_start", lambda w: f"/pay/{_pay_token(w)}/start/", _statuses(400, 400, 400, 400)
+    ),
+    Route("POST", "pay_start", lambda w: "/pay/forged-token/start/", _statuses(404, 404, 404, 404)),
+    # Someone else's (or no) payment: not found.
+    Route(
+        "POST",
+        "pay_sync",
+        lambda w: f"/pay/{_pay_token(w)}/sync/",
+        _statuses(404, 404, 404, 404),
+        lambda w: {"payment_id": "1"},
+    ),
+]
 PAGE_ROUTES = [
     Route("GET", "my_trips", lambda w: "/trips/", _statuses(LOGIN, 200, 200, 200)),
     Route("GET", "trip_new", lambda w: "/trips/new/", _statuses(LOGIN, 200, 200, 200)),
@@ -498,7 +548,7 @@ PAGE_ROUTES = [
     ),
 ]
 
-ROUTES = ROUTES + PAGE_ROUTES
+ROUTES = ROUTES + PAGE_ROUTES + PAY_ROUTES
 ROWS = [row for route in ROUTES for row in route.rows()]
 ROUTES_COVERED = {(row.name, row.method) for row in ROWS}
 

@@ -1,0 +1,231 @@
+"""Paying for a trip: the organiser's "Start checkout", the checkout and the tickets on the
+trip page, and each payer's pay page ``/pay/<token>/`` (docs/frontend.md, "Paying").
+
+Thin like the other views: reads through ``payments.selectors``, writes through
+``payments.services``; a domain error becomes a message on the page (or a JSON error for
+the pay page's script) with its status code.
+
+The pay page works without a login: its signed token names the checkout and the payer
+(``pay_link_read``). Card details never reach this server: the browser hands them to
+Stripe.js, and only Stripe's ids come here (a PaymentMethod ``pm_…``, or with the local
+sandbox's Stripe.js mock, the ``card_…`` of a token made by ``createToken``).
+"""
+
+import re
+
+import segno
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from booking.tickets import ticket_signed_code
+from core.errors import DomainError
+from payments import selectors, services
+from payments.errors import PayLinkInvalid
+from payments.models import Checkout
+
+# What the browser may send as a card: Stripe's ids only, never card numbers.
+PAYMENT_METHOD_ID = re.compile(r"^(pm|card|src)_[A-Za-z0-9_]{1,200}$")
+POLICIES = (
+    ("go_ahead", Checkout.Policy.GO_AHEAD),
+    ("cancel_all", Checkout.Policy.CANCEL_ALL),
+    ("grace", Checkout.Policy.GRACE),
+)
+
+
+# --- Tickets ---------------------------------------------------------------------------------
+
+
+def ticket_qr_svg(text: str) -> str:
+    """The QR code of ``text`` as inline SVG (no image request, crisp at any size)."""
+    qr = segno.make(text, error="m")
+    return qr.svg_inline(scale=4, border=2, dark="#111", light="#fff", omitsize=True)
+
+
+def _ticket_rows(request, tickets) -> list[dict]:
+    rows = []
+    for ticket in tickets:
+        signed = ticket_signed_code(ticket)
+        departure = ticket.allocation.departure
+        seat = ticket.allocation.seat
+        rows.append(
+            {
+                "ticket": ticket,
+                "departure": departure,
+                "coach": seat.coach.number,
+                "seat": seat.number,
+                "signed": signed,
+                "verify_url": reverse("api-ticket-verify", args=[signed]),
+                # The SVG is made here from our own code: nothing of the user's in it.
+                "qr": mark_safe(ticket_qr_svg(signed)),  # noqa: S308
+            }
+        )
+    return rows
+
+
+# --- The trip page's part ------------------------------------------------------------------
+
+
+def checkout_context(request, trip, context: dict) -> dict:
+    """What ``plan/_checkout.html`` shows on the trip page of an active traveller: the
+    organiser's start form while every leg has its train, else the checkout (everyone's
+    status, the viewer's pay link) and, once booked, the viewer's tickets."""
+    checkout = selectors.checkout_current(trip_id=trip.pk)
+    access = context.get("access")
+    if checkout is None:
+        legs = (context.get("plan") or {}).get("legs") or []
+        can_start = bool(
+            access is not None
+            and access.is_organiser
+            and trip.status == "planning"
+            and legs
+            and all(leg["departure"] for leg in legs)
+        )
+        return {
+            "checkout": None,
+            "checkout_can_start": can_start,
+            "checkout_hours": settings.SIDEBYSIDE["PAYMENT_DEADLINE_HOURS_DEFAULT"],
+            "checkout_hours_min": settings.SIDEBYSIDE["PAYMENT_DEADLINE_HOURS_MIN"],
+            "checkout_hours_max": settings.SIDEBYSIDE["PAYMENT_DEADLINE_HOURS_MAX"],
+            "checkout_policies": POLICIES,
+        }
+    page = selectors.checkout_page(checkout=checkout, viewer=request.user)
+    pay_url = ""
+    if page.mine is not None:
+        token = services.pay_link_token(checkout=checkout, payer=request.user)
+        pay_url = reverse("pay", args=[token])
+    tickets = selectors.traveller_tickets(checkout=checkout, traveller=request.user)
+    return {
+        "checkout": checkout,
+        "checkout_page": page,
+        "checkout_pay_url": pay_url,
+        "checkout_tickets": _ticket_rows(request, tickets),
+    }
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@login_required
+@require_POST
+def checkout_start(request, trip_id: int):
+    from frontend import views_trips  # the trip page's renderer (it imports this module)
+
+    view = views_trips._trip_view(request, trip_id)  # 404 for who may not see the trip
+    hours = _int_or_none(request.POST.get("deadline_hours", ""))
+    policy = request.POST.get("policy", "")[:20]
+    if hours is None:
+        return views_trips._render_trip(
+            request, trip_id, status=400, error=_("Choose a deadline in hours, as a number.")
+        )
+    try:
+        services.checkout_start(
+            trip_id=view.trip.pk, by=request.user, deadline_hours=hours, policy=policy
+        )
+    except DomainError as exc:
+        return views_trips._render_trip(request, trip_id, status=exc.status, error=exc.message)
+    return redirect(reverse("trip", args=[trip_id]) + "#checkout")
+
+
+# --- The pay page ------------------------------------------------------------------------
+
+
+def _link(token: str):
+    return selectors.pay_link_read(token=token[:500])
+
+
+def _refused(request, exc: DomainError):
+    return render(request, "frontend/pay/invalid.html", {"message": exc.message}, status=exc.status)
+
+
+def _json_error(exc: DomainError) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": exc.code, "message": str(exc.message)}}, status=exc.status
+    )
+
+
+@require_GET
+def pay(request, token: str):
+    try:
+        link = _link(token)
+    except PayLinkInvalid as exc:
+        return _refused(request, exc)
+    page = selectors.checkout_page(checkout=link.checkout, viewer=link.payer)
+    tickets = selectors.traveller_tickets(checkout=link.checkout, traveller=link.payer)
+    context = {
+        "link": link,
+        "trip": link.checkout.trip,
+        "page": page,
+        "payer_name": next((t.name for t in page.travellers if t.is_me), ""),
+        "is_open": link.checkout.state in services.OPEN_STATES,
+        "can_pay_mine": page.mine is not None and page.my_status == "unpaid",
+        "tickets": _ticket_rows(request, tickets),
+        "stripe_js_url": settings.STRIPE_JS_URL,
+        "stripe_key": settings.STRIPE_PUBLISHABLE_KEY,
+        "stripe_sandbox": settings.STRIPE_SANDBOX,
+        "start_url": reverse("pay_start", args=[token]),
+        "sync_url": reverse("pay_sync", args=[token]),
+    }
+    return render(request, "frontend/pay/pay.html", context)
+
+
+@require_POST
+def pay_start(request, token: str):
+    """The payer's selected shares → one PaymentIntent. With ``payment_method`` (a Stripe
+    id the page made) it is confirmed here; the answer says what the page does next:
+    ``requires_capture`` done, ``requires_action`` the bank's check with Stripe.js,
+    ``requires_payment_method`` confirm the card with Stripe.js."""
+    try:
+        link = _link(token)
+    except PayLinkInvalid as exc:
+        return _json_error(exc)
+    share_ids = [n for n in map(_int_or_none, request.POST.getlist("shares")[:50]) if n]
+    payment_method = request.POST.get("payment_method", "") or None
+    if payment_method is not None and not PAYMENT_METHOD_ID.match(payment_method):
+        return JsonResponse(
+            {"error": {"code": "invalid", "message": _("This card could not be read.")}},
+            status=400,
+        )
+    try:
+        started = services.payment_start(
+            checkout_id=link.checkout.pk,
+            payer=link.payer,
+            share_ids=share_ids,
+            payment_method=payment_method,
+        )
+    except DomainError as exc:
+        return _json_error(exc)
+    return JsonResponse(
+        {
+            "payment_id": started.payment.pk,
+            "status": started.status,
+            "state": started.payment.state,
+            "client_secret": started.client_secret,
+        }
+    )
+
+
+@require_POST
+def pay_sync(request, token: str):
+    """After Stripe.js: read the PaymentIntent again and say where the payment stands."""
+    try:
+        link = _link(token)
+        payment = selectors.payment_of_payer(
+            checkout=link.checkout, payer=link.payer, payment_id=request.POST.get("payment_id")
+        )
+        payment = services.payment_sync(payment_id=payment.pk)
+    except DomainError as exc:
+        return _json_error(exc)
+    message = ""
+    if payment.state == "failed":
+        message = _("Your card was declined. Please try another card.")
+    return JsonResponse({"payment_id": payment.pk, "state": payment.state, "message": message})
