@@ -352,6 +352,29 @@ def _release(allocations=None, *, rows: list[dict] | None = None) -> list[dict]:
     ]
 
 
+def seats_release(
+    *, trip_id: int, allocation_ids: list[int], reason: str, trip_status: str | None = None
+) -> TripEvent | None:
+    """Release these held seats of the trip for a reason outside the plan (``payments``:
+    an unpaid share at the deadline, a cancelled checkout), in the caller's transaction:
+    the trip is locked, the holds still live among ``allocation_ids`` are released (the
+    departures' watchers see the seats free after commit), the trip moves to
+    ``trip_status`` when given, and one ``seats_released`` event tells the trip. Returns
+    the event, or None when there was nothing to do (a second call changes nothing)."""
+    trip = Trip.objects.select_for_update().get(pk=trip_id)
+    released = _release(
+        SeatAllocation.objects.filter(
+            pk__in=list(allocation_ids), leg__trip_id=trip_id, state=AllocationState.HELD
+        ).order_by("pk")
+    )
+    if trip_status is not None and trip.status != trip_status:
+        trip.status = trip_status
+        trip.save(update_fields=["status", "updated_at"])
+    elif not released:
+        return None
+    return record(trip, "seats_released", {"reason": reason, "released": released})
+
+
 def _free_expired(departure_id: int, seat_ids, now: dt.datetime) -> None:
     """Expired holds on these seats stop occupying them (the worker would, later)."""
     SeatAllocation.objects.filter(
@@ -523,12 +546,16 @@ def seat_label(seat: Seat) -> str:
 def holds_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     """Release holds whose time is up, and tell their trips. Run by the worker; safe in
     several workers at once (rows locked with ``skip_locked`` on PostgreSQL) and again
-    after a crash (a released hold is not picked twice). Returns how many it released."""
+    after a crash (a released hold is not picked twice). Returns how many it released.
+
+    Holds of a trip in checkout are left alone: they belong to the travellers' shares,
+    and the payment deadline's policy (``payments.deadlines``) releases or sells them."""
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
             SeatAllocation.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(state=AllocationState.HELD, expires_at__lte=now)
+            .exclude(leg__trip__status=Trip.Status.CHECKOUT)
             .order_by("expires_at")
             .values("pk", "leg__trip_id", "leg__direction", "departure_id", "seat_id", "user_id")[
                 :limit
@@ -565,6 +592,21 @@ def holds_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
                 },
             )
     return len(due)
+
+
+def holds_keep_in_checkout(*, now: dt.datetime | None = None, margin_seconds: int) -> int:
+    """Holds of trips in checkout are kept at least ``margin_seconds`` ahead, so their
+    seats never look free (reads treat an expired hold as free) before the payment
+    deadline's policy has released or sold them. Run by the payments worker before it
+    applies the policies. Returns how many holds it extended."""
+    now = now or timezone.now()
+    margin = dt.timedelta(seconds=margin_seconds)
+    return SeatAllocation.objects.filter(
+        state=AllocationState.HELD,
+        expires_at__isnull=False,
+        expires_at__lt=now + margin / 2,
+        leg__trip__status=Trip.Status.CHECKOUT,
+    ).update(expires_at=now + margin, updated_at=now)
 
 
 def holds_keep_alive(*, now: dt.datetime | None = None) -> int:

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from booking import signals
 from booking.errors import (
     DateOutOfRange,
     EventNotFound,
@@ -327,6 +328,10 @@ def trip_create(
     TripLeg.objects.create(trip=trip, direction=TripLeg.Direction.OUTBOUND)
     if return_from is not None:
         TripLeg.objects.create(trip=trip, direction=TripLeg.Direction.RETURN)
+    trip_id, user_id = trip.pk, organiser.pk
+    transaction.on_commit(
+        lambda: signals.trip_created.send(sender=Trip, trip_id=trip_id, user_id=user_id)
+    )
     return trip
 
 
@@ -415,4 +420,95 @@ def booking_confirm(*, trip_id: int, items: list[TicketItem], actor=None):
         {"booking_id": booking.pk, "travellers": sorted({i.traveller_id for i in items})},
         actor=actor,
     )
+    announced = {
+        "booking_id": booking.pk,
+        "trip_id": trip.pk,
+        "traveller_ids": sorted({i.traveller_id for i in items}),
+        "amount_cents": sum(i.price_cents for i in items),
+        "currency": items[0].currency if items else settings.SIDEBYSIDE["CURRENCY"],
+    }
+    transaction.on_commit(lambda: signals.booking_confirmed.send(sender=Booking, **announced))
     return booking
+
+
+def booking_flag_disputed(*, trip_id: int):
+    """A payer disputed a charge of the trip's booking with their bank (a chargeback):
+    the booking is flagged for staff (``Booking.disputed``), nothing else changes: the
+    tickets stay valid until staff decide. Returns the booking, or ``None`` when the trip
+    has none (the dispute is then only in the payments' records). Idempotent."""
+    from booking.models import Booking
+
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().filter(trip_id=trip_id).first()
+        if booking is not None and not booking.disputed:
+            booking.disputed = True
+            booking.save(update_fields=["disputed"])
+    return booking
+
+
+@transaction.atomic
+def ticket_cancel(*, ticket_id: int, by, refunded_cents: int = 0):
+    """The ticket's traveller gives their ticket up: the ticket is cancelled (with what
+    ``payments`` refunds for it, by the fare's rules), its seat is free again for anyone
+    (the departure's watchers see it after commit), the trip is told
+    (``ticket_cancelled``), and the booking is cancelled once none of its tickets is
+    valid. Called by ``payments.services.ticket_cancel`` inside its transaction. Only the
+    traveller may (anyone else: ``TicketNotFound``, as for a ticket that does not exist).
+    Returns ``(ticket, changed)``: a ticket already cancelled is returned unchanged."""
+    from booking import live
+    from booking.errors import DepartureNotBookable, TicketNotFound
+    from booking.models import AllocationState, Booking, SeatAllocation, Ticket
+    from booking.plan import record
+
+    found = Ticket.objects.filter(pk=ticket_id).values_list("booking__trip_id", flat=True).first()
+    if found is None or by is None or not by.is_authenticated:
+        raise TicketNotFound()
+    trip = Trip.objects.select_for_update().get(pk=found)
+    ticket = Ticket.objects.select_for_update().select_related("leg").get(pk=ticket_id)
+    if ticket.traveller_id != by.pk:
+        raise TicketNotFound()
+    if ticket.state == Ticket.State.CANCELLED:
+        return ticket, False
+    if not 0 <= refunded_cents <= ticket.price_cents:
+        raise ValueError("a refund is between 0 and the ticket's price")
+    now = timezone.now()
+    ticket.state = Ticket.State.CANCELLED
+    ticket.cancelled_at = now
+    ticket.refunded_cents = refunded_cents
+    ticket.save(update_fields=["state", "cancelled_at", "refunded_cents"])
+    allocation = (
+        SeatAllocation.objects.select_for_update(of=("self",))
+        .select_related("departure")
+        .get(pk=ticket.allocation_id)
+    )
+    if allocation.departure.departs_at <= now:
+        raise DepartureNotBookable(_("This train has already left."))
+    if allocation.state != AllocationState.RELEASED:
+        allocation.state = AllocationState.RELEASED
+        allocation.expires_at = None
+        allocation.save(update_fields=["state", "expires_at", "updated_at"])
+        live.after_commit_seats(allocation.departure_id, {allocation.seat_id: "free"})
+    if not Ticket.objects.filter(booking_id=ticket.booking_id, state=Ticket.State.VALID).exists():
+        Booking.objects.filter(pk=ticket.booking_id).update(state=Booking.State.CANCELLED)
+    record(
+        trip,
+        "ticket_cancelled",
+        {
+            "ticket_id": ticket.pk,
+            "traveller": ticket.traveller_id,
+            "leg": ticket.leg.direction,
+            "departure_id": allocation.departure_id,
+            "seat_id": allocation.seat_id,
+        },
+        actor=by,
+    )
+    if refunded_cents:
+        refunded = {
+            "booking_id": ticket.booking_id,
+            "ticket_id": ticket.pk,
+            "traveller_id": ticket.traveller_id,
+            "refunded_cents": refunded_cents,
+            "currency": ticket.currency,
+        }
+        transaction.on_commit(lambda: signals.ticket_refunded.send(sender=Ticket, **refunded))
+    return ticket, True

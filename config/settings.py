@@ -315,6 +315,15 @@ SIDEBYSIDE = {
     "PAYMENT_DEADLINE_HOURS_MIN": env.int("PAYMENT_DEADLINE_HOURS_MIN", default=1),
     "PAYMENT_DEADLINE_HOURS_MAX": env.int("PAYMENT_DEADLINE_HOURS_MAX", default=72),
     "PAYMENT_GRACE_HOURS": env.int("PAYMENT_GRACE_HOURS", default=12),
+    # The seats of a trip being paid never look free before the deadline worker has
+    # applied the organiser's policy: their holds are kept at least this far ahead.
+    "PAYMENT_HOLD_MARGIN_SECONDS": env.int("PAYMENT_HOLD_MARGIN_SECONDS", default=600),
+    # Reminders to the unpaid, each sent once: when this fraction of the time to the
+    # deadline is left, and this many hours before it (0 turns one off).
+    "PAYMENT_REMINDER_FRACTION_LEFT": env.float("PAYMENT_REMINDER_FRACTION_LEFT", default=0.5),
+    "PAYMENT_REMINDER_HOURS_LEFT": env.float("PAYMENT_REMINDER_HOURS_LEFT", default=2),
+    # Where the site is, for links in e-mails (pay links): scheme and host, no slash.
+    "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),
 }
 
 # --- Security (production) ------------------------------------------------------------
@@ -411,4 +420,8 @@ REFERRALS = {
         "REFERRAL_IMAGE_FONT_DIR", default="/usr/share/fonts/truetype/dejavu"
     ),
     "IMAGE_CACHE_SECONDS": env.int("REFERRAL_IMAGE_CACHE_SECONDS", default=7 * 24 * 3600),
+    # Sign-ups, trips and bookings go to the last share clicked this many days before.
+    "ATTRIBUTION_DAYS": env.int("REFERRAL_ATTRIBUTION_DAYS", default=30),
+    # A reward for the sharer per converted friend: off. When on, the share text says so.
+    "INCENTIVE": env.bool("REFERRAL_INCENTIVE", default=False),
 }

@@ -3,3 +3,12 @@ from django.apps import AppConfig
 
 class PaymentsConfig(AppConfig):
     name = "payments"
+
+    def ready(self) -> None:
+        from core import jobs
+        from payments import deadlines
+
+        # The worker: payment deadlines are applied with nobody online (go ahead, cancel,
+        # grace), half-done confirmations and refunds resumed; the unpaid are reminded.
+        jobs.register("payment_deadlines", deadlines.checkouts_deadline, every_seconds=10)
+        jobs.register("payment_reminders", deadlines.payment_reminders, every_seconds=60)

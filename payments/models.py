@@ -155,6 +155,9 @@ class Share(models.Model):
     payment = models.ForeignKey(
         Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="shares"
     )
+    # How many payment reminders its traveller was sent (payments.deadlines): each one
+    # goes out once, whatever the worker does.
+    reminders_sent = models.PositiveSmallIntegerField(_("reminders sent"), default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -247,6 +250,7 @@ class Refund(models.Model):
     stripe_refund_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     idempotency_key = models.CharField(max_length=255, unique=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

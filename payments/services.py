@@ -25,14 +25,23 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from booking import plan
-from booking.models import AllocationState, SeatAllocation, TravellerFare, Trip, TripLeg
+from booking.errors import TicketNotFound
+from booking.models import (
+    AllocationState,
+    SeatAllocation,
+    Ticket,
+    TravellerFare,
+    Trip,
+    TripLeg,
+)
 from booking.plan_selectors import _prices
 from booking.services import TicketItem, booking_confirm
+from booking.services import ticket_cancel as booking_ticket_cancel
 from core.errors import InvalidInput
 from groups.models import Membership, Profile
 from payments import stripe_gateway as gateway
@@ -45,7 +54,7 @@ from payments.errors import (
     StripeError,
     StripeUnavailable,
 )
-from payments.models import Checkout, Payment, Share, ShareItem
+from payments.models import Checkout, Payment, Refund, Share, ShareItem
 
 logger = logging.getLogger(__name__)
 
@@ -315,7 +324,9 @@ def payment_start(
         except CardDeclined as error:
             _payment_fail(payment.pk, error)
             raise
-    payment, _release = _apply(payment.pk, intent)
+    payment, release = _apply(payment.pk, intent)
+    if release:
+        _release_authorisation(payment)
     _after_sync(payment)
     return PaymentStarted(payment=payment, client_secret=intent.client_secret, status=intent.status)
 
@@ -368,7 +379,16 @@ def _apply(payment_id: int, intent: gateway.PaymentIntentView) -> tuple[Payment,
         now = timezone.now()
         status = intent.status
         pending = (Payment.State.CREATED, Payment.State.REQUIRES_ACTION)
-        if status == "requires_capture":
+        if status == "requires_capture" and checkout.state == Checkout.State.CANCELLED:
+            # Authorised after the checkout was cancelled (a payer mid-payment at the
+            # deadline): nobody will capture it; release it at Stripe.
+            if payment.state in pending:
+                travellers = _detach(
+                    payment, error="checkout cancelled", state=Payment.State.CANCELLED
+                )
+                _shares_release(checkout, travellers)
+            release = payment.state in (Payment.State.FAILED, Payment.State.CANCELLED)
+        elif status == "requires_capture":
             if payment.state in pending:
                 payment.state = Payment.State.AUTHORISED
                 payment.authorised_at = now
@@ -437,7 +457,21 @@ def payment_sync(*, payment_id: int) -> Payment:
 
 
 def _holds_until(checkout: Checkout):
-    return checkout.grace_until or checkout.deadline_at
+    """When the checkout's held seats expire: its deadline (or grace), and never sooner
+    than a margin from now, so the deadline worker applies the policy before any read
+    takes the seats for free (``payments.deadlines``)."""
+    margin = dt.timedelta(seconds=_config("PAYMENT_HOLD_MARGIN_SECONDS"))
+    return max(checkout.grace_until or checkout.deadline_at, timezone.now() + margin)
+
+
+def _confirming(checkout: Checkout) -> None:
+    """Under the checkout's lock: ``confirming``, and the seats wait for the captures,
+    whatever the deadline."""
+    checkout.state = Checkout.State.CONFIRMING
+    checkout.save(update_fields=["state", "updated_at"])
+    SeatAllocation.objects.filter(
+        share_item__share__checkout=checkout, state=AllocationState.HELD
+    ).update(expires_at=None, updated_at=timezone.now())
 
 
 def checkout_confirm(*, checkout_id: int) -> Checkout:
@@ -462,12 +496,7 @@ def checkout_confirm(*, checkout_id: int) -> Checkout:
             )
             if not states or not states <= {Share.State.AUTHORISED, Share.State.CAPTURED}:
                 raise CheckoutNotReady(_("Not every share is paid yet."))
-            checkout.state = Checkout.State.CONFIRMING
-            checkout.save(update_fields=["state", "updated_at"])
-            # The seats wait for the captures, whatever the deadline.
-            SeatAllocation.objects.filter(
-                share_item__share__checkout=checkout, state=AllocationState.HELD
-            ).update(expires_at=None, updated_at=timezone.now())
+            _confirming(checkout)
     payments = list(
         Payment.objects.filter(
             checkout_id=checkout_id, state__in=[Payment.State.AUTHORISED, Payment.State.CAPTURED]
@@ -571,3 +600,348 @@ def _confirm_abort(
     for payment, _error in failed:
         _release_authorisation(payment)
     return checkout
+
+
+# --- The deadline (run by the worker: payments.deadlines) ----------------------------------
+
+PENDING_PAYMENT_STATES = (Payment.State.CREATED, Payment.State.REQUIRES_ACTION)
+LIVE_PAYMENT_STATES = (*PENDING_PAYMENT_STATES, Payment.State.AUTHORISED)
+# A payment without its PaymentIntent yet is a payer's request under way: left to finish
+# for this long before a cancelled checkout gives it up.
+PAYMENT_START_GRACE = dt.timedelta(minutes=2)
+
+
+def _shares_release(checkout: Checkout, travellers: list[int]) -> None:
+    """Under the checkout's lock: these travellers' shares are released (uncovered) and
+    their seats freed; the trip is told."""
+    if not travellers:
+        return
+    Share.objects.filter(checkout=checkout, traveller_id__in=travellers).exclude(
+        state__in=[Share.State.CAPTURED, Share.State.REFUNDED]
+    ).update(state=Share.State.RELEASED, payment=None, updated_at=timezone.now())
+    allocations = ShareItem.objects.filter(
+        share__checkout=checkout, share__traveller_id__in=travellers
+    ).values_list("allocation_id", flat=True)
+    plan.seats_release(
+        trip_id=checkout.trip_id, allocation_ids=list(allocations), reason="unpaid_at_deadline"
+    )
+    _payments_changed(checkout, travellers, Share.State.RELEASED)
+
+
+def _is_due(checkout: Checkout, now) -> bool:
+    if checkout.state == Checkout.State.OPEN:
+        return checkout.deadline_at <= now
+    if checkout.state == Checkout.State.GRACE:
+        return checkout.grace_until is None or checkout.grace_until <= now
+    return False
+
+
+def checkout_deadline(*, checkout_id: int, now=None) -> str:
+    """Apply the checkout's policy once its deadline (or grace) has passed with shares
+    unpaid. Safe in several workers at once and again after a crash: the checkout is
+    claimed with ``skip_locked`` and its state moves in the same transaction, so a second
+    run finds nothing to do. Returns what it did: ``""`` (not due, or another worker has
+    it), ``"grace"``, ``"go_ahead"``, ``"confirm"`` or ``"cancel"``.
+
+    - nothing unpaid (every share authorised): confirm;
+    - ``grace`` at the deadline: the grace period opens (``grace_until``, set once), any
+      traveller may still cover the unpaid shares; at its end: cancel;
+    - ``go_ahead`` with someone authorised: the unpaid travellers' shares and seats are
+      released, their pending PaymentIntents cancelled, the rest confirmed;
+    - otherwise (``cancel_all``, nobody paid, grace over): cancel (``checkout_cancel``).
+
+    Stripe is called after the claim's transaction (cancels, captures, refunds), each with
+    its payment's key."""
+    now = now or timezone.now()
+    cancelled_payments: list[Payment] = []
+    with transaction.atomic():
+        checkout = (
+            Checkout.objects.select_for_update(skip_locked=True)
+            .filter(pk=checkout_id, state__in=OPEN_STATES)
+            .first()
+        )
+        if checkout is None or not _is_due(checkout, now):
+            return ""
+        shares = list(checkout.shares.exclude(state=Share.State.RELEASED).order_by("pk"))
+        unpaid = [s for s in shares if s.state == Share.State.UNPAID]
+        paid = [s for s in shares if s.state in (Share.State.AUTHORISED, Share.State.CAPTURED)]
+        if not unpaid and paid:
+            action = "confirm"
+            _confirming(checkout)
+        elif checkout.policy == Checkout.Policy.GRACE and checkout.state == Checkout.State.OPEN:
+            if checkout.grace_until is None:
+                checkout.grace_until = now + dt.timedelta(hours=_config("PAYMENT_GRACE_HOURS"))
+            if checkout.grace_until > now:
+                action = "grace"
+                checkout.state = Checkout.State.GRACE
+                checkout.save(update_fields=["state", "grace_until", "updated_at"])
+                SeatAllocation.objects.filter(
+                    share_item__share__checkout=checkout, state=AllocationState.HELD
+                ).update(expires_at=_holds_until(checkout), updated_at=now)
+                trip = Trip.objects.select_for_update().get(pk=checkout.trip_id)
+                plan.record(
+                    trip,
+                    "checkout_grace",
+                    {
+                        "checkout_id": checkout.pk,
+                        "grace_until": checkout.grace_until.isoformat(),
+                        "travellers": sorted(s.traveller_id for s in unpaid),
+                    },
+                )
+            else:
+                action = "cancel"
+        elif checkout.policy == Checkout.Policy.GO_AHEAD and paid:
+            action = "go_ahead"
+            covering = {s.payment_id for s in unpaid if s.payment_id is not None}
+            for payment in Payment.objects.select_for_update().filter(
+                pk__in=covering, state__in=PENDING_PAYMENT_STATES
+            ):
+                _detach(payment, error="deadline passed", state=Payment.State.CANCELLED)
+                cancelled_payments.append(payment)
+            _shares_release(checkout, [s.traveller_id for s in unpaid])
+            _confirming(checkout)
+        else:
+            action = "cancel"
+        if action == "cancel":
+            _checkout_cancel_locked(checkout, reason="deadline")
+    for payment in cancelled_payments:
+        if payment.stripe_payment_intent_id:
+            _release_authorisation(payment)
+    if action in ("confirm", "go_ahead"):
+        checkout_confirm(checkout_id=checkout_id)
+    elif action == "cancel":
+        checkout_cancel_settle(checkout_id=checkout_id)
+    return action
+
+
+def _checkout_cancel_locked(checkout: Checkout, *, reason: str) -> None:
+    """Under the checkout's lock: cancelled, every seat of it released, the trip back to
+    planning (the group may adjust and start again), shares nobody covers released. The
+    payments are settled at Stripe after commit (``checkout_cancel_settle``)."""
+    now = timezone.now()
+    checkout.state = Checkout.State.CANCELLED
+    checkout.save(update_fields=["state", "updated_at"])
+    uncovered = Share.objects.filter(
+        checkout=checkout, state=Share.State.UNPAID, payment__isnull=True
+    )
+    travellers = list(uncovered.values_list("traveller_id", flat=True))
+    uncovered.update(state=Share.State.RELEASED, updated_at=now)
+    allocations = ShareItem.objects.filter(share__checkout=checkout).values_list(
+        "allocation_id", flat=True
+    )
+    plan.seats_release(
+        trip_id=checkout.trip_id,
+        allocation_ids=list(allocations),
+        reason="checkout_cancelled",
+        trip_status=Trip.Status.PLANNING,
+    )
+    trip = Trip.objects.select_for_update().get(pk=checkout.trip_id)
+    plan.record(trip, "checkout_cancelled", {"checkout_id": checkout.pk, "reason": reason})
+    _payments_changed(checkout, travellers, Share.State.RELEASED)
+
+
+def checkout_cancel_settle(*, checkout_id: int, now=None) -> int:
+    """Settle the money of a cancelled checkout: every PaymentIntent not captured is
+    cancelled at Stripe (key ``pi-cancel-<payment key>``) and recorded ``cancelled``, its
+    shares released; a payment already captured (a confirmation that failed half-way) is
+    refunded in full (key ``refund-all-<payment key>``), its shares ``refunded``. Stripe
+    out of reach: that payment stays as it is and the next run tries again with the same
+    key. Returns how many payments it settled."""
+    now = now or timezone.now()
+    settled = 0
+    payments = Payment.objects.filter(
+        checkout_id=checkout_id,
+        checkout__state=Checkout.State.CANCELLED,
+        state__in=[*LIVE_PAYMENT_STATES, Payment.State.CAPTURED],
+    ).order_by("pk")
+    for payment in payments:
+        if payment.state == Payment.State.CAPTURED:
+            settled += _payment_refund_all(payment)
+            continue
+        if not payment.stripe_payment_intent_id:
+            if payment.created_at > now - PAYMENT_START_GRACE:
+                continue  # payment_start is still creating its intent
+        else:
+            try:
+                intent = gateway.payment_intent_cancel(
+                    payment.stripe_payment_intent_id,
+                    idempotency_key=payment.idempotency_key("cancel"),
+                )
+            except StripeUnavailable:
+                logger.warning("cancel of %s postponed", payment.stripe_payment_intent_id)
+                continue
+            except StripeError:
+                intent = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
+            if intent.status == "succeeded":  # captured after all: give it back
+                with transaction.atomic():
+                    Payment.objects.filter(pk=payment.pk).update(
+                        state=Payment.State.CAPTURED, captured_at=now, updated_at=now
+                    )
+                payment.state = Payment.State.CAPTURED
+                settled += _payment_refund_all(payment)
+                continue
+            if intent.status != "canceled":
+                logger.warning("%s is %s, not cancelled", intent.id, intent.status)
+                continue
+        with transaction.atomic():
+            checkout = Checkout.objects.select_for_update().get(pk=checkout_id)
+            locked = Payment.objects.select_for_update().get(pk=payment.pk)
+            if locked.state not in LIVE_PAYMENT_STATES:
+                continue
+            travellers = _detach(locked, error="checkout cancelled", state=Payment.State.CANCELLED)
+            Share.objects.filter(checkout=checkout, traveller_id__in=travellers).update(
+                state=Share.State.RELEASED, updated_at=now
+            )
+            _payments_changed(checkout, travellers, Share.State.RELEASED)
+        settled += 1
+    return settled
+
+
+def _payment_refund_all(payment: Payment) -> int:
+    """A captured payment of a cancelled checkout is refunded in full, once."""
+    with transaction.atomic():
+        refund, _created = Refund.objects.get_or_create(
+            idempotency_key=f"refund-all-{payment.key}",
+            defaults={
+                "payment": payment,
+                "amount_cents": payment.amount_cents,
+                "currency": payment.currency,
+            },
+        )
+    if refund.state != Refund.State.PENDING:
+        return 0
+    if not _refund_send(refund):
+        return 0
+    with transaction.atomic():
+        Share.objects.filter(payment=payment, state=Share.State.CAPTURED).update(
+            state=Share.State.REFUNDED, updated_at=timezone.now()
+        )
+    return 1
+
+
+def _refund_send(refund: Refund) -> bool:
+    """Ask Stripe for the refund (outside any transaction; its key makes a retry a
+    replay) and record the answer. Stripe out of reach: still pending (the worker retries
+    it, ``refunds_retry``). Returns whether it succeeded."""
+    try:
+        answer = gateway.refund_create(
+            payment_intent_id=refund.payment.stripe_payment_intent_id,
+            amount_cents=refund.amount_cents,
+            idempotency_key=refund.idempotency_key,
+        )
+    except StripeUnavailable:
+        logger.warning("refund %s postponed", refund.idempotency_key)
+        return False
+    except StripeError as error:
+        logger.error("refund %s refused: %s", refund.idempotency_key, error.stripe_message)
+        with transaction.atomic():
+            Refund.objects.filter(pk=refund.pk, state=Refund.State.PENDING).update(
+                state=Refund.State.FAILED,
+                last_error=f"{error.stripe_code}: {error.stripe_message}"[:500],
+                updated_at=timezone.now(),
+            )
+        return False
+    with transaction.atomic():
+        Refund.objects.filter(pk=refund.pk).update(
+            state=Refund.State.SUCCEEDED,
+            stripe_refund_id=answer.id,
+            updated_at=timezone.now(),
+        )
+    refund.state, refund.stripe_refund_id = Refund.State.SUCCEEDED, answer.id
+    return True
+
+
+def refunds_retry(*, older_than_seconds: int = 60) -> int:
+    """Refunds still pending (Stripe was out of reach) are asked again with their key."""
+    since = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    pending = Refund.objects.filter(state=Refund.State.PENDING, updated_at__lte=since)
+    return sum(_refund_send(refund) for refund in pending.select_related("payment")[:100])
+
+
+# --- After the booking: a traveller cancels a ticket -----------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketCancelled:
+    ticket: Ticket
+    refund: Refund | None  # None: the fare refunds nothing
+
+
+def ticket_refund_amount(ticket: Ticket) -> int:
+    """What a cancelled ticket gives back by its fare's rules: Flex (refundable) its
+    price less the refund fee, never below zero; Standard nothing."""
+    fare = ticket.fare_class
+    if not fare.refundable:
+        return 0
+    return max(0, ticket.price_cents - fare.refund_fee_cents)
+
+
+def ticket_cancel(*, ticket_id: int, by) -> TicketCancelled:
+    """The ticket's traveller (only them: anyone else finds no ticket) cancels it after
+    the booking: the seat is free again, the trip is told (``ticket_cancelled``), and the
+    fare's refund (``ticket_refund_amount``) goes back to the card of the payment that
+    covered their share, with key ``refund-<ticket id>-<payment key>``, asked of Stripe
+    after the transaction. Twice: nothing more (a refund still pending is asked again
+    with its key, so Stripe refunds once)."""
+    ticket = Ticket.objects.select_related("fare_class", "booking").filter(pk=ticket_id).first()
+    if ticket is None or by is None or not by.is_authenticated or ticket.traveller_id != by.pk:
+        raise TicketNotFound()
+    with transaction.atomic():
+        checkout = (
+            Checkout.objects.select_for_update()
+            .filter(trip_id=ticket.booking.trip_id, state=Checkout.State.CONFIRMED)
+            .first()
+        )
+        share = (
+            Share.objects.select_related("payment")
+            .filter(checkout=checkout, traveller_id=ticket.traveller_id)
+            .first()
+            if checkout
+            else None
+        )
+        amount = ticket_refund_amount(ticket)
+        if share is None or share.payment is None:
+            amount = 0  # no payment of ours covers it: nothing to give back
+        ticket, changed = booking_ticket_cancel(ticket_id=ticket_id, by=by, refunded_cents=amount)
+        if changed and amount > 0:
+            Refund.objects.create(
+                payment=share.payment,
+                ticket=ticket,
+                amount_cents=amount,
+                currency=ticket.currency,
+                idempotency_key=f"refund-{ticket.pk}-{share.payment.key}",
+            )
+    refund = Refund.objects.select_related("payment").filter(ticket=ticket).first()
+    if refund is not None and refund.state == Refund.State.PENDING:
+        _refund_send(refund)
+        refund.refresh_from_db()
+    return TicketCancelled(ticket=ticket, refund=refund)
+
+
+@dataclass(frozen=True)
+class CheckoutMoney:
+    currency: str
+    paid_cents: int  # captured
+    refunded_cents: int  # refunds Stripe made
+    refund_pending_cents: int
+
+    @property
+    def kept_cents(self) -> int:
+        return self.paid_cents - self.refunded_cents
+
+
+def checkout_money(*, checkout_id: int) -> CheckoutMoney:
+    """A booking's totals (read only): what was paid, refunded and is on its way back."""
+    checkout = Checkout.objects.get(pk=checkout_id)
+    paid = Payment.objects.filter(checkout=checkout, state=Payment.State.CAPTURED).aggregate(
+        n=Sum("amount_cents")
+    )["n"]
+    refunds = Refund.objects.filter(payment__checkout=checkout)
+    done = refunds.filter(state=Refund.State.SUCCEEDED).aggregate(n=Sum("amount_cents"))["n"]
+    pending = refunds.filter(state=Refund.State.PENDING).aggregate(n=Sum("amount_cents"))["n"]
+    return CheckoutMoney(
+        currency=checkout.currency,
+        paid_cents=paid or 0,
+        refunded_cents=done or 0,
+        refund_pending_cents=pending or 0,
+    )

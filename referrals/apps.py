@@ -8,7 +8,11 @@ class ReferralsConfig(AppConfig):
         from django.conf import settings
 
         from core import jobs
+        from referrals import receivers
         from referrals.rollups import rollup_job
+
+        # Sign-ups, logins, trips, bookings and refunds: attribution (referrals.attribution).
+        receivers.connect()
 
         # Clicks fold into daily rows for the dashboard; the job is idempotent (an upsert
         # per link and day), so several workers may run it.

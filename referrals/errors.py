@@ -21,6 +21,7 @@ class NotATraveller(DomainError):
 class TripNotShareable(Conflict):
     code = "trip_not_shareable"
     default_message = _("A cancelled trip cannot be shared.")
+    not_booked_message = _("You can share your trip once it is booked.")
 
 
 class UnknownChannel(InvalidInput):

@@ -88,9 +88,12 @@ def render_png(lines: dict[str, str]) -> bytes:
 
 
 def share_image_png(landing: Landing) -> bytes:
+    """The picture of a link's card; the sharer's preview (no link yet) is the same
+    picture, kept under the trip."""
     lines = image_lines(landing)
     digest = hashlib.sha256(repr(sorted(lines.items())).encode()).hexdigest()[:16]
-    key = f"referrals:image:v1:{landing.link.code}:{get_language()}:{digest}"
+    owner = landing.link.code if landing.link is not None else f"preview-{landing.trip_id}"
+    key = f"referrals:image:v1:{owner}:{get_language()}:{digest}"
     png = cache.get(key)
     if png is None:
         png = render_png(lines)

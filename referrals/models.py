@@ -10,7 +10,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 # 9 random bytes: 72 bits, 12 URL-safe characters. Guessing one live code among a million
@@ -150,3 +150,114 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link_id} {self.day}"
+
+
+# --- Share intents, accounts' browsers and conversions -----------------------------------
+
+
+class ShareIntent(models.Model):
+    """One press of a share button. Facebook's Share Dialog does not tell us whether the
+    person posted (and the other networks neither), so presses are counted, and visits
+    measured, instead of posts."""
+
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="intents")
+    channel = models.CharField(max_length=10, choices=ShareChannel.choices)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("share intent")
+        verbose_name_plural = _("share intents")
+
+    def __str__(self) -> str:
+        return f"{self.link_id} {self.channel} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class VisitorUser(models.Model):
+    """A browser (``Visitor``) an account signed up or logged in from, so a booking made
+    later (no request at hand) can be traced to the share that brought the person.
+
+    Without consent a visitor lasts for the session only: ``expires_at`` is the session's
+    end (set to the logout time when the person logs out), and the link counts only
+    before it — unless the visitor has since granted consent."""
+
+    visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="accounts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    linked_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("visitor's account")
+        verbose_name_plural = _("visitors' accounts")
+        constraints = [
+            models.UniqueConstraint(fields=["visitor", "user"], name="one_link_per_visitor_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.visitor_id} → {self.user_id}"
+
+
+class ConversionKind(models.TextChoices):
+    SIGNUP = "signup", _("Sign-up")
+    TRIP_CREATED = "trip_created", _("Trip created")
+    BOOKING = "booking", _("Booking")
+
+
+class Conversion(models.Model):
+    """A sign-up, a trip created or a traveller's booking credited to the last share its
+    person clicked within ``REFERRALS["ATTRIBUTION_DAYS"]`` (``referrals.attribution``).
+    A booking's revenue is that traveller's tickets; refunds add to ``reversed_cents``
+    (never more than ``amount_cents``)."""
+
+    kind = models.CharField(_("kind"), max_length=12, choices=ConversionKind.choices)
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="conversions")
+    # Copies of the link's, so counts by channel and sharer need no join.
+    channel = models.CharField(max_length=10, choices=ShareChannel.choices)
+    click = models.ForeignKey(
+        Click, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    visitor = models.ForeignKey(
+        Visitor, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversions"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    trip = models.ForeignKey(
+        "booking.Trip", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    booking = models.ForeignKey(
+        "booking.Booking", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    amount_cents = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    reversed_cents = models.PositiveIntegerField(default=0)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("conversion")
+        verbose_name_plural = _("conversions")
+        constraints = [
+            # Each event is credited once, however often its signal arrives.
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(kind="signup"), name="one_signup_conversion"
+            ),
+            models.UniqueConstraint(
+                fields=["trip"], condition=Q(kind="trip_created"), name="one_trip_conversion"
+            ),
+            models.UniqueConstraint(
+                fields=["booking", "user"],
+                condition=Q(kind="booking"),
+                name="one_booking_conversion_per_traveller",
+            ),
+            models.CheckConstraint(
+                condition=Q(reversed_cents__lte=F("amount_cents")),
+                name="conversion_reversed_within_amount",
+            ),
+        ]
+        indexes = [models.Index(fields=["link", "at"], name="conversion_link_at")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} via {self.link_id}"

@@ -41,7 +41,8 @@ def share_link_get(*, code: str) -> ShareLink:
 
 @dataclass(frozen=True)
 class Landing:
-    link: ShareLink
+    # None for the sharer's preview, before any link is made.
+    link: ShareLink | None
     origin_name: str
     destination_name: str
     event_name: str
@@ -52,6 +53,7 @@ class Landing:
     plan_url: str
     # The trip's page when its group is public (anyone may ask to join), else "".
     join_url: str
+    trip_id: int = 0
 
     @property
     def date_range(self) -> bool:
@@ -65,7 +67,10 @@ def landing_get(*, code: str, today: dt.date | None = None) -> Landing:
 
 def landing_for(*, link: ShareLink, today: dt.date | None = None) -> Landing:
     """``landing_get`` for a link already read with ``share_link_get`` (one query)."""
-    trip = link.trip
+    return _landing(trip=link.trip, link=link, today=today)
+
+
+def _landing(*, trip, link: ShareLink | None, today: dt.date | None = None) -> Landing:
     today = today or timezone.localdate()
     travellers = trip_member_counts(group_ids=[trip.group_id]).get(trip.group_id, 0)
     if trip.event_id:
@@ -89,4 +94,50 @@ def landing_for(*, link: ShareLink, today: dt.date | None = None) -> Landing:
         travellers=travellers,
         plan_url=plan_url,
         join_url=join_url,
+        trip_id=trip.pk,
     )
+
+
+# --- Sharing after booking (the trip page's "Share your trip" panel) ----------------------
+
+
+@dataclass(frozen=True)
+class SharePanel:
+    """What a traveller of a booked trip sees before sharing: the card exactly as the
+    landing page and its picture will show it (``landing``), and their copy link once
+    they asked for one."""
+
+    landing: Landing
+    copy_url: str
+
+
+def share_panel_get(*, trip, user) -> SharePanel | None:
+    """The panel for an active traveller of a booked trip, else None (two queries)."""
+    from booking.models import Trip
+    from groups.models import Membership
+
+    if trip is None or user is None or not user.is_authenticated:
+        return None
+    if trip.status != Trip.Status.BOOKED:
+        return None
+    if not Membership.objects.filter(
+        group_id=trip.group_id, user=user, status=Membership.Status.ACTIVE
+    ).exists():
+        return None
+    copy = ShareLink.objects.filter(trip=trip, sharer=user, channel="copy").first()
+    return SharePanel(
+        landing=_landing(trip=trip, link=None),
+        copy_url=reverse("referral_landing", args=[copy.code]) if copy else "",
+    )
+
+
+def share_preview_get(*, user, trip_id: int) -> Landing:
+    """The card of a trip for one of its active travellers (the picture of the panel).
+    ``TripNotFound`` for anyone else, as for a trip that does not exist."""
+    from booking.errors import TripNotFound
+    from booking.selectors import trip_get_for
+
+    view = trip_get_for(user=user, trip_id=trip_id)
+    if not view.access.is_member:
+        raise TripNotFound()
+    return _landing(trip=view.trip, link=None)

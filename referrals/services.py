@@ -22,7 +22,15 @@ from referrals.errors import (
     UnknownChannel,
     UnknownConsentDecision,
 )
-from referrals.models import Click, Consent, ShareChannel, ShareLink, Visitor, new_share_code
+from referrals.models import (
+    Click,
+    Consent,
+    ShareChannel,
+    ShareIntent,
+    ShareLink,
+    Visitor,
+    new_share_code,
+)
 from referrals.selectors import share_link_get
 
 log = logging.getLogger(__name__)
@@ -75,6 +83,19 @@ def share_link_get_or_create(*, trip_id: int, sharer, channel: str) -> ShareLink
     raise RuntimeError("Could not make a unique share code.")  # pragma: no cover
 
 
+@transaction.atomic
+def share_intent_record(*, trip_id: int, sharer, channel: str) -> ShareLink:
+    """A press of a share button: the sharer's link for the channel (made on first use,
+    with the rules of ``share_link_get_or_create``) and one ``ShareIntent`` row. Sharing
+    comes after booking: a trip not booked yet is ``TripNotShareable`` and nothing is
+    written (the traveller checks come first, so a stranger still learns nothing)."""
+    link = share_link_get_or_create(trip_id=trip_id, sharer=sharer, channel=channel)
+    if link.trip.status != Trip.Status.BOOKED:
+        raise TripNotShareable(TripNotShareable.not_booked_message)
+    ShareIntent.objects.create(link=link, channel=link.channel, at=timezone.now())
+    return link
+
+
 # --- Visitors and consent -----------------------------------------------------------------
 
 
@@ -92,6 +113,13 @@ def _visitor_key(request, consent: str) -> str | None:
             return key
     session = getattr(request, "session", None)
     return session.get(VISITOR_SESSION_KEY) if session is not None else None
+
+
+def visitor_of(request) -> Visitor | None:
+    """The visitor this browser already is (cookie with consent, else session), or None.
+    Makes nothing: a browser that never opened a share link has no visitor."""
+    key = _visitor_key(request, consent_of(request))
+    return Visitor.objects.filter(key=key).first() if key else None
 
 
 def _visitor_for(request, consent: str) -> Visitor:

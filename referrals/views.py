@@ -6,7 +6,8 @@ the project's ``handler404``).
 """
 
 from django.conf import settings
-from django.http import Http404, HttpResponse
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -14,11 +15,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from core.errors import DomainError
-from referrals import services
+from referrals import attribution, services
 from referrals.errors import ShareLinkNotFound
 from referrals.images import image_lines, share_image_png
 from referrals.models import Consent
-from referrals.selectors import landing_for, landing_get
+from referrals.selectors import landing_for, landing_get, share_preview_get
+from referrals.share_targets import share_target_url, share_text
 
 # 13 months: the longest a consent choice may be remembered before asking again (CNIL).
 CONSENT_MAX_AGE = 395 * 24 * 3600
@@ -66,6 +68,10 @@ def landing(request, code: str):
             "facebook_app_id": settings.FACEBOOK_APP_ID,
         },
     )
+    if outcome is not None and outcome.visitor is not None and request.user.is_authenticated:
+        # Someone logged in follows a friend's link: no login will tell us this browser is
+        # theirs, so say it now (what they book later can be credited to the share).
+        attribution.visitor_link(request=request, user=request.user, visitor=outcome.visitor)
     if (
         outcome is not None
         and outcome.visitor is not None
@@ -105,4 +111,53 @@ def consent(request):
         _remember_visitor(response, visitor)
     else:
         response.delete_cookie(services.VISITOR_COOKIE, samesite="Lax")
+    return response
+
+
+# --- Share buttons of a booked trip (frontend/trips/_share.html) ----------------------------
+
+
+class _ShareRedirect(HttpResponseRedirect):
+    # Messenger's phone app opens from its own scheme.
+    allowed_schemes = ["http", "https", "fb-messenger"]
+
+
+@login_required
+@require_POST
+def share(request, trip_id: int, channel: str):
+    """A share button: the traveller's link for the channel (made on first use), one
+    share intent counted, then the network's share page with that link. Copy and the
+    browser's share menu stay here: the page (or, for the menu, the script asking for
+    JSON) gets the link."""
+    try:
+        link = services.share_intent_record(trip_id=trip_id, sharer=request.user, channel=channel)
+    except DomainError as exc:
+        if exc.status == 404:
+            raise Http404(str(exc.message)) from exc
+        return HttpResponse(str(exc.message), status=exc.status, content_type="text/plain")
+    link_url = request.build_absolute_uri(reverse("referral_landing", args=[link.code]))
+    trip_url = request.build_absolute_uri(reverse("trip", args=[trip_id]))
+    text = share_text(landing_for(link=link))
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"url": link_url, "text": text, "channel": link.channel})
+    target = share_target_url(
+        channel=link.channel,
+        link_url=link_url,
+        trip_url=trip_url,
+        text=text,
+        device=request.POST.get("device", ""),
+    )
+    return _ShareRedirect(target or f"{reverse('trip', args=[trip_id])}#share")
+
+
+@login_required
+@require_safe
+def share_preview(request, trip_id: int):
+    """The card's picture for the trip's own travellers, before any link exists."""
+    try:
+        landing = share_preview_get(user=request.user, trip_id=trip_id)
+    except DomainError as exc:
+        raise Http404(str(exc.message)) from exc
+    response = HttpResponse(share_image_png(landing), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -1,0 +1,203 @@
+"""The payment deadline, carried out by the worker with nobody online (docs/design/
+payments.md, step 6). Registered as jobs in ``payments.apps``:
+
+- ``payment_deadlines`` (``checkouts_deadline``): keeps the seats of trips being paid
+  from looking free before their policy ran; applies each due checkout's policy
+  (``services.checkout_deadline``: go ahead without the unpaid, cancel everything, or a
+  grace period then cancel); resumes what a crash or an unreachable Stripe left half done
+  (a confirmation, a cancelled checkout's authorisations, a pending refund).
+- ``payment_reminders`` (``payment_reminders``): e-mails each unpaid traveller their pay
+  link before the deadline, once per reminder (``Share.reminders_sent``).
+
+Every step is safe in several workers at once (rows claimed with
+``select_for_update(skip_locked=True)``) and again after a crash (the state moves with
+the claim; Stripe writes replay by their keys). Stripe is never called inside a
+transaction.
+"""
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.template.loader import render_to_string
+from django.utils import formats, timezone, translation
+
+from booking import plan
+from groups.models import Profile
+from payments import services
+from payments.errors import StripeError
+from payments.models import Checkout, Payment, Share
+
+logger = logging.getLogger(__name__)
+
+# The pay page (frontend) answers here; the token is ``services.pay_link_token``'s.
+PAY_LINK_PATH = "/pay/{token}/"
+# A confirmation untouched for this long is taken over by the worker.
+CONFIRM_STALE = dt.timedelta(seconds=60)
+
+
+def _config(key: str):
+    return settings.SIDEBYSIDE[key]
+
+
+def pay_link_url(token: str) -> str:
+    return _config("SITE_URL").rstrip("/") + PAY_LINK_PATH.format(token=token)
+
+
+# --- The deadline ------------------------------------------------------------------------------
+
+
+def checkouts_deadline(*, now: dt.datetime | None = None, limit: int = 50) -> int:
+    """One pass of the deadline worker. Returns how many checkouts (or payments, for the
+    repairs) it handled."""
+    now = now or timezone.now()
+    plan.holds_keep_in_checkout(now=now, margin_seconds=_config("PAYMENT_HOLD_MARGIN_SECONDS"))
+    due = list(
+        Checkout.objects.filter(
+            Q(state=Checkout.State.OPEN, deadline_at__lte=now)
+            | Q(state=Checkout.State.GRACE, grace_until__lte=now)
+        )
+        .order_by("deadline_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    handled = 0
+    for checkout_id in due:
+        try:
+            if services.checkout_deadline(checkout_id=checkout_id, now=now):
+                handled += 1
+        except StripeError:
+            # Stripe out of reach mid-way: the state says where it stopped; next pass.
+            logger.warning("deadline of checkout %s postponed", checkout_id, exc_info=True)
+    return handled + _resume(now)
+
+
+def _resume(now: dt.datetime) -> int:
+    """Finish what was left half done: confirmations, cancelled checkouts' money,
+    pending refunds."""
+    handled = 0
+    stale = list(
+        Checkout.objects.filter(
+            state=Checkout.State.CONFIRMING, updated_at__lte=now - CONFIRM_STALE
+        ).values_list("pk", flat=True)[:20]
+    )
+    for checkout_id in stale:
+        with transaction.atomic():
+            claimed = (
+                Checkout.objects.select_for_update(skip_locked=True)
+                .filter(
+                    pk=checkout_id,
+                    state=Checkout.State.CONFIRMING,
+                    updated_at__lte=now - CONFIRM_STALE,
+                )
+                .first()
+            )
+            if claimed is None:
+                continue
+            claimed.save(update_fields=["updated_at"])  # ours for the next minute
+        try:
+            services.checkout_confirm(checkout_id=checkout_id)
+            handled += 1
+        except StripeError:
+            logger.warning("confirmation of %s postponed", checkout_id, exc_info=True)
+
+    live = Payment.objects.filter(checkout=OuterRef("pk"), state__in=services.LIVE_PAYMENT_STATES)
+    unrefunded = Payment.objects.filter(
+        checkout=OuterRef("pk"), state=Payment.State.CAPTURED
+    ).exclude(refunds__idempotency_key__startswith="refund-all-")
+    unsettled = Checkout.objects.filter(state=Checkout.State.CANCELLED).filter(
+        Exists(live) | Exists(unrefunded)
+    )
+    for checkout_id in unsettled.values_list("pk", flat=True)[:20]:
+        try:
+            handled += services.checkout_cancel_settle(checkout_id=checkout_id, now=now)
+        except StripeError:
+            logger.warning("settling checkout %s postponed", checkout_id, exc_info=True)
+    return handled + services.refunds_retry()
+
+
+# --- Reminders -----------------------------------------------------------------------------
+
+
+def reminder_times(checkout: Checkout) -> list[dt.datetime]:
+    """When the unpaid of this checkout are reminded: when ``PAYMENT_REMINDER_FRACTION_
+    LEFT`` of its time is left, and ``PAYMENT_REMINDER_HOURS_LEFT`` hours before the
+    deadline; a time outside the checkout's span is skipped."""
+    start, end = checkout.created_at, checkout.deadline_at
+    times = []
+    fraction = _config("PAYMENT_REMINDER_FRACTION_LEFT")
+    if 0 < fraction < 1:
+        times.append(end - (end - start) * fraction)
+    hours = _config("PAYMENT_REMINDER_HOURS_LEFT")
+    if hours > 0:
+        times.append(end - dt.timedelta(hours=hours))
+    return sorted(t for t in times if start < t < end)
+
+
+def payment_reminders(*, now: dt.datetime | None = None) -> int:
+    """E-mail every traveller whose share nobody has paid or started paying their pay
+    link, once per reminder that is due (several due at once: one e-mail). The count is
+    written before the e-mail goes: a crash loses a reminder rather than sending it
+    twice. Returns how many e-mails it sent."""
+    now = now or timezone.now()
+    to_send: list[tuple[Checkout, Share]] = []
+    open_checkouts = Checkout.objects.filter(
+        state=Checkout.State.OPEN, deadline_at__gt=now
+    ).select_related("trip")
+    for checkout in open_checkouts:
+        due = sum(1 for moment in reminder_times(checkout) if moment <= now)
+        if not due:
+            continue
+        with transaction.atomic():
+            shares = list(
+                Share.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(
+                    checkout=checkout,
+                    state=Share.State.UNPAID,
+                    payment__isnull=True,
+                    reminders_sent__lt=due,
+                )
+                .select_related("traveller")
+            )
+            Share.objects.filter(pk__in=[s.pk for s in shares]).update(
+                reminders_sent=due, updated_at=now
+            )
+        to_send += [(checkout, share) for share in shares]
+    sent = 0
+    for checkout, share in to_send:
+        try:
+            sent += _reminder_send(checkout, share)
+        except Exception:  # one bad address must not stop the others
+            logger.exception("payment reminder to %s failed", share.traveller_id)
+    return sent
+
+
+def _money(cents: int) -> str:
+    return formats.number_format(Decimal(cents) / 100, 2, use_l10n=True)
+
+
+def _reminder_send(checkout: Checkout, share: Share) -> int:
+    traveller = share.traveller
+    if not traveller.email:
+        return 0
+    profile = Profile.objects.filter(user=traveller).first()
+    language = (profile.preferred_language if profile else "") or settings.LANGUAGE_CODE
+    token = services.pay_link_token(checkout=checkout, payer=traveller)
+    with translation.override(language):
+        context = {
+            "name": profile.display_name if profile else traveller.get_username(),
+            "trip_title": checkout.trip.title,
+            "amount": f"{_money(share.amount_cents)} {share.currency}",
+            "deadline": formats.date_format(
+                timezone.localtime(checkout.deadline_at), "DATETIME_FORMAT"
+            ),
+            "policy": checkout.policy,
+            "link": pay_link_url(token),
+        }
+        subject = render_to_string("payments/email/reminder_subject.txt", context)
+        body = render_to_string("payments/email/reminder_message.txt", context)
+    send_mail(" ".join(subject.split()), body, None, [traveller.email])
+    return 1
