@@ -43,7 +43,6 @@ import hashlib
 import json
 import os
 import secrets
-import selectors
 import signal
 import socket
 import subprocess
@@ -54,6 +53,8 @@ import urllib.request
 from pathlib import Path
 from typing import Self
 from urllib.parse import parse_qsl, urlencode
+
+from core.announced import announced_values
 
 ROOT = Path(__file__).resolve().parents[2]
 # localstripe accepts any key that starts with sk_ (pk_ for Stripe.js calls).
@@ -556,28 +557,7 @@ def sandbox_values_read(
     process: subprocess.Popen, names: tuple[str, ...], timeout: float = START_TIMEOUT_SECONDS
 ) -> dict[str, str]:
     """Read the ``NAME=value`` lines a sandbox prints once it listens."""
-    values: dict[str, str] = {}
-    pending = b""
-    deadline = time.monotonic() + timeout
-    # Raw reads on the descriptor: a buffered readline could swallow several lines into
-    # its buffer while select() then waits for more.
-    fd = process.stdout.fileno()
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while len(values) < len(names) and time.monotonic() < deadline:
-            if not selector.select(timeout=0.2):
-                if process.poll() is not None:
-                    break
-                continue
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break  # it exited
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                name, equals, value = line.decode().strip().partition("=")
-                if equals and name in names:
-                    values[name] = value
+    values = announced_values(process, names, timeout=timeout)
     if len(values) < len(names):
         raise StripeSandboxError("the Stripe sandbox (tests/fakes/stripe_server.py) did not start")
     return values

@@ -1,5 +1,4 @@
 import os
-import selectors
 import signal
 import subprocess
 import sys
@@ -7,6 +6,8 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from core.announced import announced_values
 
 # What the fake Facebook prints once it listens (tests/fakes/facebook_server.py, main()).
 SANDBOX_VARIABLES = (
@@ -161,28 +162,7 @@ class Command(BaseCommand):
             cwd=settings.BASE_DIR,
             stdout=subprocess.PIPE,
         )
-        values: dict[str, str] = {}
-        pending = b""
-        deadline = time.monotonic() + SANDBOX_START_SECONDS
-        # Raw reads on the descriptor: a buffered readline could swallow several lines
-        # into its buffer while select() then waits for more.
-        fd = sandbox.stdout.fileno()
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while len(values) < len(variables) and time.monotonic() < deadline:
-                if not selector.select(timeout=0.2):
-                    if sandbox.poll() is not None:
-                        break
-                    continue
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    break  # it exited
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    name, equals, value = line.decode().strip().partition("=")
-                    if equals and name in variables:
-                        values[name] = value
+        values = announced_values(sandbox, variables, timeout=SANDBOX_START_SECONDS)
         if len(values) < len(variables):
             for child in [sandbox, *started.values()]:
                 if child.poll() is None:

@@ -6,13 +6,14 @@
 // doubt the module asks for a fresh snapshot. Protocol: booking/consumers.py and
 // docs/live-protocol.md.
 
+import { GRID_KEYS as KEYS, gridNeighbour, seatsByRow } from "./seat-grid.js";
+
 const root = document.querySelector("[data-trip-plan][data-leg]");
 
 const FATAL_CLOSES = new Set([4401, 4403, 4404, 4429]);
 const PING_MS = 20_000;
 const PONG_TIMEOUT_MS = 8_000;
 const BACKOFF_MAX_MS = 30_000;
-const KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End"]);
 // Events this module applies itself; any other kind → ask for a snapshot.
 const SIMPLE = new Set(["seat_held", "seated_together", "seat_released", "holds_expired", "vote_cast"]);
 
@@ -33,41 +34,7 @@ function money(price) {
   return format.format(price.amount_cents / 10 ** digits);
 }
 
-// --- The seat grid's keyboard (the ARIA grid pattern, as seatmap.js does) -------------------
-
-function seatsByRow(grid) {
-  const rows = new Map();
-  for (const cell of grid.querySelectorAll("[data-seat]")) {
-    const row = Number(cell.dataset.row);
-    if (!rows.has(row)) rows.set(row, []);
-    rows.get(row).push(cell);
-  }
-  for (const cells of rows.values()) cells.sort((a, b) => a.dataset.col - b.dataset.col);
-  return [...rows.entries()].sort((a, b) => a[0] - b[0]).map(([, cells]) => cells);
-}
-
-function nearestInRow(cells, column) {
-  let best = cells[0];
-  for (const cell of cells) {
-    if (Math.abs(cell.dataset.col - column) < Math.abs(best.dataset.col - column)) best = cell;
-  }
-  return best;
-}
-
-function neighbour(rows, cell, key, ctrl) {
-  const r = rows.findIndex((cells) => cells.includes(cell));
-  const cells = rows[r];
-  const c = cells.indexOf(cell);
-  switch (key) {
-    case "ArrowLeft": return cells[c - 1];
-    case "ArrowRight": return cells[c + 1];
-    case "ArrowUp": return rows[r - 1] && nearestInRow(rows[r - 1], cell.dataset.col);
-    case "ArrowDown": return rows[r + 1] && nearestInRow(rows[r + 1], cell.dataset.col);
-    case "Home": return ctrl ? rows[0][0] : cells[0];
-    case "End": return ctrl ? rows.at(-1).at(-1) : cells.at(-1);
-    default: return undefined;
-  }
-}
+// --- The seat grid's keyboard: the ARIA grid pattern, shared with seatmap.js (seat-grid.js) ---
 
 function setUpGrids() {
   for (const grid of root.querySelectorAll("[data-seatmap-grid]")) {
@@ -633,7 +600,7 @@ function onKeydown(event) {
   } else if (KEYS.has(event.key)) {
     event.preventDefault();
     const grid = cell.closest("[data-seatmap-grid]");
-    const next = neighbour(seatsByRow(grid), cell, event.key, event.ctrlKey || event.metaKey);
+    const next = gridNeighbour(seatsByRow(grid), cell, event.key, event.ctrlKey || event.metaKey);
     if (next) {
       for (const other of grid.querySelectorAll("[data-seat]")) other.tabIndex = -1;
       next.tabIndex = 0;

@@ -3,41 +3,7 @@
 // panel below the map, and moves between seats with the arrow keys, Home and End, the
 // way an ARIA grid is expected to behave (one tab stop per deck, roving tabindex).
 
-const KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End"]);
-
-function seatsByRow(grid) {
-  const rows = new Map();
-  for (const cell of grid.querySelectorAll("[data-seat]")) {
-    const row = Number(cell.dataset.row);
-    if (!rows.has(row)) rows.set(row, []);
-    rows.get(row).push(cell);
-  }
-  for (const cells of rows.values()) cells.sort((a, b) => a.dataset.col - b.dataset.col);
-  return [...rows.entries()].sort((a, b) => a[0] - b[0]).map(([, cells]) => cells);
-}
-
-function nearestInRow(cells, column) {
-  let best = cells[0];
-  for (const cell of cells) {
-    if (Math.abs(cell.dataset.col - column) < Math.abs(best.dataset.col - column)) best = cell;
-  }
-  return best;
-}
-
-function target(rows, cell, key, ctrl) {
-  const r = rows.findIndex((cells) => cells.includes(cell));
-  const cells = rows[r];
-  const c = cells.indexOf(cell);
-  switch (key) {
-    case "ArrowLeft": return cells[c - 1];
-    case "ArrowRight": return cells[c + 1];
-    case "ArrowUp": return rows[r - 1] && nearestInRow(rows[r - 1], cell.dataset.col);
-    case "ArrowDown": return rows[r + 1] && nearestInRow(rows[r + 1], cell.dataset.col);
-    case "Home": return ctrl ? rows[0][0] : cells[0];
-    case "End": return ctrl ? rows.at(-1).at(-1) : cells.at(-1);
-    default: return undefined;
-  }
-}
+import { GRID_KEYS as KEYS, gridNeighbour, seatsByRow } from "./seat-grid.js";
 
 function setUp(root) {
   const panel = root.querySelector("[data-seat-panel]");
@@ -107,7 +73,7 @@ function setUp(root) {
         hide();
       } else if (KEYS.has(event.key)) {
         event.preventDefault();
-        const next = target(rows, cell, event.key, event.ctrlKey || event.metaKey);
+        const next = gridNeighbour(rows, cell, event.key, event.ctrlKey || event.metaKey);
         if (next) moveTo(next);
       }
     });
