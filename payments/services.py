@@ -530,6 +530,20 @@ def checkout_confirm(*, checkout_id: int) -> Checkout:
         checkout = Checkout.objects.select_for_update().get(pk=checkout_id)
         if checkout.state != Checkout.State.CONFIRMING:
             return checkout  # another call finished it
+        if checkout.shares.filter(state=Share.State.UNPAID).exists():
+            # A payment fell while we were capturing (a webhook or the page synced a
+            # cancelled authorisation): book nobody rather than without them; the
+            # captured are kept, the checkout opens again and the deadline rules apply.
+            transaction.set_rollback(True)
+        else:
+            checkout = None
+    if checkout is not None:
+        return _confirm_abort(checkout_id, [], captured=captured)
+
+    with transaction.atomic():
+        checkout = Checkout.objects.select_for_update().get(pk=checkout_id)
+        if checkout.state != Checkout.State.CONFIRMING:
+            return checkout  # another call finished it
         now = timezone.now()
         Payment.objects.filter(pk__in=[p.pk for p in to_capture]).update(
             state=Payment.State.CAPTURED, captured_at=now, updated_at=now

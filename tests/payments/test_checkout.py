@@ -487,3 +487,42 @@ def test_a_return_trip_has_one_ticket_per_traveller_per_leg(stripe_sandbox):
     )
     payment = Payment.objects.get(checkout=checkout)
     assert payment.amount_cents == sum(t.price_cents for t in tickets)
+
+
+def test_a_payment_that_falls_while_capturing_books_nobody(stripe_sandbox, monkeypatch):
+    """A webhook (or the page) syncs a cancelled authorisation while the confirmation is
+    capturing the others: the booking must not go through without that traveller, and
+    their seat must not stay held for ever."""
+    trip, (olivia, ana), _departure = factories.checkout_ready_trip(travellers=2)
+    checkout = services.checkout_start(trip_id=trip.pk, by=olivia)
+    pay(stripe_sandbox, checkout, olivia, [share_of(checkout, olivia)])
+    real_capture = gateway.payment_intent_capture
+    fell = []
+
+    def capture_then_ana_falls(intent_id, **kwargs):
+        result = real_capture(intent_id, **kwargs)
+        if not fell:
+            # Between two captures, Stripe cancels Ana's authorisation and its webhook is
+            # handled (payment_sync detaches her share).
+            fell.append(True)
+            payment = share_of(checkout, ana).payment
+            status, _body = stripe_sandbox.request(
+                "POST", f"/v1/payment_intents/{payment.stripe_payment_intent_id}/cancel", {}
+            )
+            assert status == 200
+            services.payment_sync(payment_id=payment.pk)
+        return result
+
+    monkeypatch.setattr(gateway, "payment_intent_capture", capture_then_ana_falls)
+    pay(stripe_sandbox, checkout, ana, [share_of(checkout, ana)])
+
+    checkout.refresh_from_db()
+    assert checkout.state == "open"
+    assert not Ticket.objects.exists() and not Booking.objects.exists()
+    assert share_of(checkout, ana).state == "unpaid"
+    # What was captured at Stripe is captured here too (nothing lost); the seats wait for
+    # the deadline again instead of never expiring.
+    captured = Payment.objects.filter(checkout=checkout, state=Payment.State.CAPTURED)
+    assert captured.count() == 1
+    held = SeatAllocation.objects.filter(leg__trip=trip, state=AllocationState.HELD)
+    assert held.count() == 2 and None not in {a.expires_at for a in held}
