@@ -7,15 +7,18 @@ the booking is confirmed and each sees their ticket with its QR code.
 The pay flow needs no websocket, so the live server (WSGI) does. Screenshots at 360x740
 of the pay page and of the tickets land in tests/e2e/screenshots/."""
 
+import datetime as dt
 import re
 import time
 
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
-from booking.models import Ticket
-from payments import services
+from booking.models import SeatAllocation, Ticket
+from core import jobs
+from payments import deadlines, services
 from payments.models import Checkout, Share
 from tests import factories
 from tests.e2e.conftest import PHONE, TIME_ZONE
@@ -135,3 +138,89 @@ def test_three_friends_pay_one_covers_a_fourth_and_everyone_gets_a_ticket(
         if user == cleo:
             page.locator("[data-checkout]").screenshot(path=str(screenshots / "tickets-360.png"))
         context.close()
+
+
+def test_the_deadline_goes_ahead_without_the_unpaid_and_frees_their_seat(
+    live_server,
+    browser,
+    screenshots,
+    stripe_sandbox,  # noqa: F811
+):
+    """Issue 5: with "go ahead without the unpaid", two of three friends pay in their
+    browsers, the third does not; the worker's deadline job books the two and releases the
+    third's seat, which an anonymous visitor of the departure then sees free."""
+    from playwright.sync_api import expect
+
+    base = live_server.url
+    trip, (olivia, ana, ben), departure = factories.checkout_ready_trip(travellers=3)
+    checkout = services.checkout_start(trip_id=trip.pk, by=olivia, policy="go_ahead")
+    ben_seat = SeatAllocation.objects.filter(leg__trip=trip, user=ben).latest("pk").seat_id
+
+    for user in (olivia, ana):
+        token = services.pay_link_token(checkout=checkout, payer=user)
+        ctx, pg = _context(browser, base)  # no login: the link is enough
+        pg.goto(f"{base}/pay/{token}/")
+        expect(_pay(pg, CARD_OK)).to_have_attribute("data-kind", "success")
+        expect(pg.locator("[data-pay-done]")).to_be_visible()
+        ctx.close()
+    checkout.refresh_from_db()
+    assert checkout.state == "open"  # Ben has not paid: the others wait for the deadline
+
+    def seat_on_departure_page():
+        ctx, pg = _context(browser, base)  # anonymous
+        pg.goto(f"{base}/departures/{departure.pk}/")
+        seat = pg.locator(f'[data-seat-id="{ben_seat}"]')
+        expect(seat).to_have_count(1)
+        return ctx, seat
+
+    ctx, seat = seat_on_departure_page()
+    expect(seat).to_have_attribute("data-seat-status", "held")  # still his until the deadline
+    ctx.close()
+
+    # Before the deadline the worker leaves it; after it, the policy runs once.
+    job = next(job for job in jobs.registered() if job.name == "payment_deadlines")
+    assert job.func is deadlines.checkouts_deadline
+    assert deadlines.checkouts_deadline(now=checkout.deadline_at - dt.timedelta(seconds=1)) == 0
+    Checkout.objects.filter(pk=checkout.pk).update(
+        deadline_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+    assert job.func() == 1
+    checkout.refresh_from_db()
+    assert checkout.state == "confirmed"
+
+    for user in (olivia, ana):
+        context, page = _context(browser, base, user)
+        page.goto(f"{base}/trips/{trip.pk}/#checkout")
+        ticket = Ticket.objects.get(booking__trip=trip, traveller=user)
+        tickets = page.locator("[data-ticket]")
+        expect(tickets).to_have_count(1)
+        expect(tickets.first).to_have_attribute("data-ticket", ticket.code)
+        expect(tickets.first.locator("[data-ticket-qr] svg")).to_be_visible()
+        if user == ana:
+            page.locator("[data-checkout]").screenshot(
+                path=str(screenshots / "tickets-go-ahead-360.png")
+            )
+        context.close()
+
+    # Ben's trip page: no ticket, and he is told he does not travel.
+    assert not Ticket.objects.filter(booking__trip=trip, traveller=ben).exists()
+    context, page = _context(browser, base, ben)
+    page.goto(f"{base}/trips/{trip.pk}/#checkout")
+    section = page.locator("[data-checkout]")
+    expect(section).to_be_visible()
+    expect(section.locator("[data-ticket]")).to_have_count(0)
+    expect(section.locator("[data-checkout-released]")).to_be_visible()
+    expect(section.locator(f'[data-traveller="{ben.pk}"]')).to_have_attribute(
+        "data-status", "released"
+    )
+    for payer in (olivia, ana):
+        expect(section.locator(f'[data-traveller="{payer.pk}"]')).to_have_attribute(
+            "data-status", "paid"
+        )
+    section.screenshot(path=str(screenshots / "released-360.png"))
+    context.close()
+
+    # Anyone looking at the train sees his former seat free again.
+    ctx, seat = seat_on_departure_page()
+    expect(seat).to_have_attribute("data-seat-status", "free")
+    ctx.close()
