@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 def validate_time_zone(value: str) -> None:
@@ -481,7 +482,7 @@ class Trip(models.Model):
         # Shares fixed, travellers paying (payments.Checkout): the plan is frozen.
         CHECKOUT = "checkout", _("Paying")
         BOOKED = "booked", _("Booked")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELLED = "cancelled", pgettext_lazy("booking", "Cancelled")
 
     group = models.ForeignKey(
         "groups.FriendGroup",
@@ -706,7 +707,7 @@ class Booking(models.Model):
 
     class State(models.TextChoices):
         CONFIRMED = "confirmed", _("Confirmed")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELLED = "cancelled", pgettext_lazy("booking", "Cancelled")
 
     trip = models.ForeignKey(Trip, on_delete=models.PROTECT, related_name="bookings")
     state = models.CharField(
@@ -735,7 +736,7 @@ class Ticket(models.Model):
 
     class State(models.TextChoices):
         VALID = "valid", _("Valid")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELLED = "cancelled", pgettext_lazy("booking", "Cancelled")
 
     booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="tickets")
     traveller = models.ForeignKey(

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Checkout(models.Model):
@@ -23,7 +24,7 @@ class Checkout(models.Model):
         GRACE = "grace", _("Grace period")
         CONFIRMING = "confirming", _("Confirming")
         CONFIRMED = "confirmed", _("Confirmed")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELLED = "cancelled", pgettext_lazy("booking", "Cancelled")
 
     class Policy(models.TextChoices):
         GO_AHEAD = "go_ahead", _("Go ahead without the unpaid")
@@ -83,7 +84,7 @@ class Payment(models.Model):
         AUTHORISED = "authorised", _("Authorised")
         CAPTURED = "captured", _("Captured")
         FAILED = "failed", _("Failed")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELLED = "cancelled", pgettext_lazy("booking", "Cancelled")
 
     checkout = models.ForeignKey(Checkout, on_delete=models.PROTECT, related_name="payments")
     payer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

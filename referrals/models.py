@@ -60,6 +60,8 @@ class ShareLink(models.Model):
     class Meta:
         verbose_name = _("share link")
         verbose_name_plural = _("share links")
+        # Staff who may read the referrals dashboard and its API (docs/referrals.md).
+        permissions = [("view_dashboard", _("Can view the referrals dashboard"))]
         constraints = [
             models.UniqueConstraint(
                 fields=["trip", "sharer", "channel"], name="one_share_link_per_channel"

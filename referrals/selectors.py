@@ -141,3 +141,242 @@ def share_preview_get(*, user, trip_id: int) -> Landing:
     if not view.access.is_member:
         raise TripNotFound()
     return _landing(trip=view.trip, link=None)
+
+
+# --- The marketing dashboard (docs/referrals.md, "Dashboard") -----------------------------
+
+# The original retailer's figure: each post shared after a booking brought back 2.1 visitors.
+REFERENCE_VISITORS_PER_SHARE = 2.1
+# Counts that add up across days, channels and destinations (the CSV's columns too).
+DASHBOARD_COUNTS = (
+    "shares",
+    "share_intents",
+    "previews",
+    "visits",
+    "visitors",
+    "signups",
+    "trips_created",
+    "bookings",
+    "revenue_cents",
+)
+
+
+@dataclass
+class DashboardMetrics:
+    """One row of the dashboard: counts, and the ratios derived from them (None when the
+    denominator is 0). ``sharers`` is distinct people, so it is counted, never summed."""
+
+    shares: int = 0
+    share_intents: int = 0
+    sharers: int = 0
+    previews: int = 0
+    visits: int = 0
+    visitors: int = 0
+    signups: int = 0
+    trips_created: int = 0
+    bookings: int = 0
+    revenue_cents: int = 0
+
+    def add(self, **counts: int) -> None:
+        for key, value in counts.items():
+            setattr(self, key, getattr(self, key) + (value or 0))
+
+    @property
+    def visitors_per_share(self) -> float | None:
+        return round(self.visitors / self.shares, 3) if self.shares else None
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return round(self.bookings / self.visitors, 4) if self.visitors else None
+
+    @property
+    def k_factor(self) -> float | None:
+        """Invitations per sharer × their conversion into sign-ups:
+        (shares / sharers) × (sign-ups / shares) = sign-ups per sharer."""
+        if not self.sharers or not self.shares:
+            return None
+        return round((self.shares / self.sharers) * (self.signups / self.shares), 3)
+
+
+@dataclass
+class Dashboard:
+    first: dt.date
+    last: dt.date
+    channel: str
+    destination: str
+    totals: DashboardMetrics
+    days: dict  # day -> DashboardMetrics, every day of the range
+    channels: dict  # channel -> DashboardMetrics, every channel
+    destinations: dict  # destination id -> (code, name, DashboardMetrics)
+    cells: dict  # (day, channel) -> DashboardMetrics: the CSV's rows
+    top_sharers: list  # [{"first_name", "visitors", "signups", "bookings"}]
+
+
+def _local_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def dashboard_get(
+    *, first: dt.date, last: dt.date, channel: str = "", destination: str = "", top: int = 10
+) -> Dashboard:
+    """The dashboard over the local days ``first`` to ``last`` (both included), for one
+    channel and/or one destination (a station code) if given.
+
+    A fixed number of aggregate queries whatever the range (eleven): clicks come from the
+    daily rollups (never the raw clicks), shares, intents and conversions from grouped
+    counts. The caller validates the range (``referrals.dashboard``)."""
+    from django.db.models import Count, F, Q, Sum
+    from django.db.models.functions import TruncDate
+
+    from referrals.models import Conversion, DailyRollup, ShareChannel, ShareIntent
+
+    tz = timezone.get_current_timezone()
+    start, end = _local_start(first), _local_start(last + dt.timedelta(days=1))
+    on_link = {}
+    if channel:
+        on_link["channel"] = channel
+    if destination:
+        on_link["trip__destination__code"] = destination.upper()
+
+    def link_filter(prefix: str) -> dict:
+        return {f"{prefix}{key}": value for key, value in on_link.items()}
+
+    dest = "trip__destination"
+    links = ShareLink.objects.filter(created_at__gte=start, created_at__lt=end, **on_link)
+    rollups = DailyRollup.objects.filter(day__gte=first, day__lte=last, **link_filter("link__"))
+    intents = ShareIntent.objects.filter(at__gte=start, at__lt=end, **link_filter("link__"))
+    conversions = Conversion.objects.filter(at__gte=start, at__lt=end, **link_filter("link__"))
+
+    totals = DashboardMetrics()
+    days = {
+        first + dt.timedelta(days=n): DashboardMetrics() for n in range((last - first).days + 1)
+    }
+    channels = {value: DashboardMetrics() for value in ShareChannel.values}
+    destinations: dict = {}
+    cells: dict = {}
+
+    def add(day, chan, dest_row, **counts) -> None:
+        dest_id, code, city, name = dest_row
+        if dest_id not in destinations:
+            destinations[dest_id] = (code, city or name, DashboardMetrics())
+        for metrics in (
+            totals,
+            days[day],
+            channels[chan],
+            destinations[dest_id][2],
+            cells.setdefault((day, chan), DashboardMetrics()),
+        ):
+            metrics.add(**counts)
+
+    dest_fields = (f"{dest}_id", f"{dest}__code", f"{dest}__city", f"{dest}__name")
+    link_dest = tuple(f"link__{field}" for field in dest_fields)
+
+    def _dest(row, fields) -> tuple:
+        return tuple(row[field] for field in fields)
+
+    # 1. Clicks: the rollups, grouped by day, channel and destination.
+    for row in rollups.values("day", "channel", *link_dest).annotate(
+        p=Sum("previews"), v=Sum("visits"), u=Sum("unique_visitors")
+    ):
+        add(
+            row["day"],
+            row["channel"],
+            _dest(row, link_dest),
+            previews=row["p"],
+            visits=row["v"],
+            visitors=row["u"],
+        )
+    # 2. Shares: the links made.
+    for row in (
+        links.annotate(d=TruncDate("created_at", tzinfo=tz))
+        .values("d", "channel", *dest_fields)
+        .annotate(n=Count("pk"))
+    ):
+        add(row["d"], row["channel"], _dest(row, dest_fields), shares=row["n"])
+    # 3. Presses of the share buttons.
+    for row in (
+        intents.annotate(d=TruncDate("at", tzinfo=tz))
+        .values("d", "channel", *link_dest)
+        .annotate(n=Count("pk"))
+    ):
+        add(row["d"], row["channel"], _dest(row, link_dest), share_intents=row["n"])
+    # 4. Conversions and their revenue (net of refunds).
+    for row in (
+        conversions.annotate(d=TruncDate("at", tzinfo=tz))
+        .values("d", "channel", *link_dest)
+        .annotate(
+            s=Count("pk", filter=Q(kind="signup")),
+            t=Count("pk", filter=Q(kind="trip_created")),
+            b=Count("pk", filter=Q(kind="booking")),
+            r=Sum(F("amount_cents") - F("reversed_cents"), filter=Q(kind="booking")),
+        )
+    ):
+        add(
+            row["d"],
+            row["channel"],
+            _dest(row, link_dest),
+            signups=row["s"],
+            trips_created=row["t"],
+            bookings=row["b"],
+            revenue_cents=row["r"],
+        )
+    # 5-8. Sharers: distinct people, counted per grouping.
+    totals.sharers = links.aggregate(n=Count("sharer", distinct=True))["n"]
+    for row in (
+        links.annotate(d=TruncDate("created_at", tzinfo=tz))
+        .values("d")
+        .annotate(n=Count("sharer", distinct=True))
+    ):
+        days[row["d"]].sharers = row["n"]
+    for row in links.values("channel").annotate(n=Count("sharer", distinct=True)):
+        channels[row["channel"]].sharers = row["n"]
+    for row in links.values(f"{dest}_id").annotate(n=Count("sharer", distinct=True)):
+        if row[f"{dest}_id"] in destinations:
+            destinations[row[f"{dest}_id"]][2].sharers = row["n"]
+    # 9-10. Top sharers: by visitors brought, then what those visitors did.
+    ranked = list(
+        rollups.values(
+            "link__sharer_id", "link__sharer__first_name", "link__sharer__profile__display_name"
+        )
+        .annotate(v=Sum("unique_visitors"))
+        .filter(v__gt=0)
+        .order_by("-v", "link__sharer_id")[:top]
+    )
+    done = {
+        row["link__sharer_id"]: row
+        for row in conversions.filter(link__sharer_id__in=[r["link__sharer_id"] for r in ranked])
+        .values("link__sharer_id")
+        .annotate(s=Count("pk", filter=Q(kind="signup")), b=Count("pk", filter=Q(kind="booking")))
+    }
+    top_sharers = [
+        {
+            "first_name": _first_name(
+                row["link__sharer__first_name"], row["link__sharer__profile__display_name"]
+            ),
+            "visitors": row["v"],
+            "signups": done.get(row["link__sharer_id"], {}).get("s", 0),
+            "bookings": done.get(row["link__sharer_id"], {}).get("b", 0),
+        }
+        for row in ranked
+    ]
+    return Dashboard(
+        first=first,
+        last=last,
+        channel=channel,
+        destination=destination.upper(),
+        totals=totals,
+        days=days,
+        channels=channels,
+        destinations=destinations,
+        cells=dict(sorted(cells.items())),
+        top_sharers=top_sharers,
+    )
+
+
+def _first_name(first_name: str | None, display_name: str | None) -> str:
+    """Only a first name ever leaves the dashboard: the account's, else the first word of
+    the profile's display name."""
+    if first_name:
+        return first_name.split()[0]
+    words = (display_name or "").split()
+    return words[0] if words else "?"

@@ -3,7 +3,9 @@ status each gets. The table must cover every route: a new endpoint under a check
 without rows fails ``test_every_route_has_rows_in_the_table``.
 
 Callers: ``anonymous`` (not logged in), ``stranger`` (logged in, not in the group),
-``member``, ``organiser``, and for a few routes ``pending`` (waiting for approval). The
+``member``, ``organiser``, and for a few routes ``pending`` (waiting for approval),
+``staff`` (staff with ``referrals.view_dashboard``) and ``staff_unpermitted`` (staff
+without it). The
 world is a private trip whose group approves joiners, with one member and one person
 waiting; rows marked ``world="public"`` use a public trip instead.
 
@@ -33,7 +35,7 @@ ROLES = ("anonymous", "stranger", "member", "organiser")
 
 # Route prefixes whose every route must have rows, and the routes left out on purpose:
 # the catalog (public, read-only data about trains and events) and the API's own docs.
-CHECKED_PREFIXES = ("api/", "trips/", "join/", "account/", "events/", "pay/")
+CHECKED_PREFIXES = ("api/", "trips/", "join/", "account/", "events/", "pay/", "staff/")
 NOT_IN_TABLE = {
     # The goodbye page after an account is deleted: it shows the confirmation code kept in
     # the (new, anonymous) session, whoever asks (tests/groups/test_account.py).
@@ -548,7 +550,29 @@ PAGE_ROUTES = [
     ),
 ]
 
-ROUTES = ROUTES + PAGE_ROUTES + PAY_ROUTES
+# The referrals dashboard (referrals/dashboard.py): staff with referrals.view_dashboard only.
+STAFF_ROUTES = [
+    Route(
+        "GET",
+        "api-referrals-dashboard",
+        lambda w: "/api/referrals/dashboard/",
+        _statuses(403, 403, 403, 403, staff=200, staff_unpermitted=403),
+    ),
+    Route(
+        "GET",
+        "referrals_dashboard",
+        lambda w: "/staff/referrals/",
+        _statuses(LOGIN, 403, 403, 403, staff=200, staff_unpermitted=403),
+    ),
+    Route(
+        "GET",
+        "referrals_dashboard_csv",
+        lambda w: "/staff/referrals/export.csv",
+        _statuses(LOGIN, 403, 403, 403, staff=200, staff_unpermitted=403),
+    ),
+]
+
+ROUTES = ROUTES + PAGE_ROUTES + PAY_ROUTES + STAFF_ROUTES
 ROWS = [row for route in ROUTES for row in route.rows()]
 ROUTES_COVERED = {(row.name, row.method) for row in ROWS}
 
@@ -578,7 +602,22 @@ def _world(kind: str) -> SimpleNamespace:
         personal=personal,
         day=trip.outbound_from.isoformat(),
         event=event,
+        staff=_staff(permitted=True),
+        staff_unpermitted=_staff(permitted=False),
     )
+
+
+def _staff(*, permitted: bool):
+    from django.contrib.auth.models import Permission
+
+    account = factories.user("Stella Staff" if permitted else "Steve Staff")
+    account.is_staff = True
+    account.save()
+    if permitted:
+        account.user_permissions.add(
+            Permission.objects.get(content_type__app_label="referrals", codename="view_dashboard")
+        )
+    return account
 
 
 def _row_id(row: Row) -> str:
