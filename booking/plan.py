@@ -76,7 +76,9 @@ class Locked:
     is_organiser: bool
 
 
-def _lock(trip_id: int, user, *, organiser: bool = False) -> Locked:
+def trip_lock(trip_id: int, user, *, organiser: bool = False) -> Locked:
+    """Lock the trip row for a change by ``user`` (an active traveller; the organiser when
+    ``organiser``), in the caller's transaction; the trip must still be planned."""
     trip = Trip.objects.select_for_update().filter(pk=trip_id).first()
     if trip is None:
         raise TripNotFound()
@@ -129,7 +131,8 @@ def _leg_route(trip: Trip, leg: TripLeg) -> tuple[int, int, dt.date, dt.date]:
     return trip.destination_id, trip.origin_id, trip.return_from, trip.return_to
 
 
-def _bookable(departure: Departure, now: dt.datetime) -> None:
+def departure_bookable(departure: Departure, now: dt.datetime) -> None:
+    """Raise ``DepartureNotBookable`` for a train that is cancelled or has left."""
     if departure.status != Departure.Status.SCHEDULED:
         raise DepartureNotBookable(_("This train is cancelled."))
     if departure.departs_at <= now:
@@ -143,7 +146,7 @@ def _bookable(departure: Departure, now: dt.datetime) -> None:
 def poll_propose(*, trip_id: int, by, leg: str, departure_ids: list[int]) -> TripEvent:
     """The organiser sets a leg's candidate departures (2 to 5, on the leg's route and
     dates). Votes for a kept option stay; votes for a dropped one go."""
-    locked = _lock(trip_id, by, organiser=True)
+    locked = trip_lock(trip_id, by, organiser=True)
     trip_leg = _leg(locked.trip, leg)
     if trip_leg.departure_id is not None:
         raise LegSettled()
@@ -170,7 +173,7 @@ def poll_propose(*, trip_id: int, by, leg: str, departure_ids: list[int]) -> Tri
                 % {"number": departure.service_number},
                 fields={"departure_ids": [_("Outside the trip's dates.")]},
             )
-        _bookable(departure, now)
+        departure_bookable(departure, now)
     trip_leg.options.exclude(departure_id__in=ids).delete()  # their votes go with them
     existing = set(trip_leg.options.values_list("departure_id", flat=True))
     for position, departure_id in enumerate(ids):
@@ -178,7 +181,7 @@ def poll_propose(*, trip_id: int, by, leg: str, departure_ids: list[int]) -> Tri
             trip_leg.options.filter(departure_id=departure_id).update(position=position)
         else:
             PollOption.objects.create(leg=trip_leg, departure_id=departure_id, position=position)
-    released = _release(
+    released = holds_release(
         SeatAllocation.objects.filter(leg=trip_leg, state=AllocationState.HELD).exclude(
             departure_id__in=ids
         )
@@ -194,7 +197,7 @@ def poll_propose(*, trip_id: int, by, leg: str, departure_ids: list[int]) -> Tri
 @transaction.atomic
 def poll_vote(*, trip_id: int, user, leg: str, departure_id: int | None) -> TripEvent:
     """A traveller votes for one of the leg's options (``None`` takes the vote back)."""
-    locked = _lock(trip_id, user)
+    locked = trip_lock(trip_id, user)
     trip_leg = _leg(locked.trip, leg)
     if trip_leg.departure_id is not None:
         raise LegSettled()
@@ -217,18 +220,18 @@ def poll_vote(*, trip_id: int, user, leg: str, departure_id: int | None) -> Trip
 def poll_settle(*, trip_id: int, by, leg: str, departure_id: int) -> TripEvent:
     """The organiser chooses the leg's departure among the options; holds on the other
     options are released in the same transaction."""
-    locked = _lock(trip_id, by, organiser=True)
+    locked = trip_lock(trip_id, by, organiser=True)
     trip_leg = _leg(locked.trip, leg)
     if trip_leg.departure_id is not None:
         raise LegSettled()
     option = trip_leg.options.select_related("departure").filter(departure_id=departure_id).first()
     if option is None:
         raise DepartureNotInPoll()
-    _bookable(option.departure, timezone.now())
+    departure_bookable(option.departure, timezone.now())
     trip_leg.departure_id = departure_id
     trip_leg.settled_at = timezone.now()
     trip_leg.save(update_fields=["departure", "settled_at"])
-    released = _release(
+    released = holds_release(
         SeatAllocation.objects.filter(leg=trip_leg, state=AllocationState.HELD).exclude(
             departure_id=departure_id
         )
@@ -265,7 +268,7 @@ def fare_choose(
 ) -> TripEvent:
     """A traveller's own fare, passenger type and discount card for a leg, checked for
     eligibility (age, card number). A held seat of another comfort class is released."""
-    locked = _lock(trip_id, user)
+    locked = trip_lock(trip_id, user)
     trip_leg = _leg(locked.trip, leg)
     fare_class = FareClass.objects.filter(code=fare_class_code).first()
     if fare_class is None:
@@ -303,7 +306,7 @@ def fare_choose(
             "age": age,
         },
     )
-    released = _release(
+    released = holds_release(
         SeatAllocation.objects.filter(leg=trip_leg, user=user, state=AllocationState.HELD).exclude(
             seat__comfort_class=fare_class.comfort_class
         )
@@ -328,7 +331,7 @@ def _hold_expiry(now: dt.datetime) -> dt.datetime:
     return now + dt.timedelta(seconds=_config("HOLD_IDLE_SECONDS"))
 
 
-def _release(allocations=None, *, rows: list[dict] | None = None) -> list[dict]:
+def holds_release(allocations=None, *, rows: list[dict] | None = None) -> list[dict]:
     """Release the given held allocations (a queryset, or ``rows`` already read under
     lock); returns what was released, for the event, and asks for the per-departure
     broadcast."""
@@ -362,7 +365,7 @@ def seats_release(
     ``trip_status`` when given, and one ``seats_released`` event tells the trip. Returns
     the event, or None when there was nothing to do (a second call changes nothing)."""
     trip = Trip.objects.select_for_update().get(pk=trip_id)
-    released = _release(
+    released = holds_release(
         SeatAllocation.objects.filter(
             pk__in=list(allocation_ids), leg__trip_id=trip_id, state=AllocationState.HELD
         ).order_by("pk")
@@ -410,13 +413,13 @@ def hold_seats(
     them under lock already). All or nothing: one seat taken → ``SeatTaken`` and the
     savepoint rolls every pick back."""
     if previous is None:
-        released = _release(
+        released = holds_release(
             SeatAllocation.objects.filter(
                 leg=trip_leg, user__in=list(picks), state=AllocationState.HELD
             )
         )
     else:
-        released = _release(rows=previous)
+        released = holds_release(rows=previous)
     expires_at = _hold_expiry(now)
     rows = [
         SeatAllocation(
@@ -465,11 +468,11 @@ def seat_pick(
     """A traveller holds a seat for themselves on the leg's train (or on one of its
     options before the poll is settled). Their previous seat on the leg is released in
     the same transaction."""
-    locked = _lock(trip_id, user)
+    locked = trip_lock(trip_id, user)
     trip_leg = _leg(locked.trip, leg)
     departure = _leg_departure(trip_leg, departure_id)
     now = timezone.now()
-    _bookable(departure, now)
+    departure_bookable(departure, now)
     seat = (
         Seat.objects.select_related("coach")
         .filter(pk=seat_id, coach__vehicle_id=departure.vehicle_id)
@@ -527,9 +530,9 @@ def seat_pick(
 @transaction.atomic
 def seat_release(*, trip_id: int, user, leg: str) -> TripEvent:
     """A traveller lets go of their seat on the leg."""
-    locked = _lock(trip_id, user)
+    locked = trip_lock(trip_id, user)
     trip_leg = _leg(locked.trip, leg)
-    released = _release(
+    released = holds_release(
         SeatAllocation.objects.filter(leg=trip_leg, user=user, state=AllocationState.HELD)
     )
     return record(locked.trip, "seat_released", {"leg": leg, "released": released}, actor=user)
@@ -637,11 +640,11 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
     taken. Any traveller may ask (they seat their friends, who can still move after)."""
     from booking.seating import FreeSeat, best_block, best_split
 
-    locked = _lock(trip_id, user)
+    locked = trip_lock(trip_id, user)
     trip_leg = _leg(locked.trip, leg)
     departure = _leg_departure(trip_leg, departure_id)
     now = timezone.now()
-    _bookable(departure, now)
+    departure_bookable(departure, now)
     members = list(
         Membership.objects.filter(group_id=locked.trip.group_id, status=Membership.Status.ACTIVE)
         .select_related("user")

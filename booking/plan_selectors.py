@@ -85,7 +85,9 @@ def _fare_dict(fare: TravellerFare) -> dict:
     }
 
 
-def _prices(fares: list[TravellerFare], departures: list, *, now) -> dict[tuple[int, int], dict]:
+def traveller_prices(
+    fares: list[TravellerFare], departures: list, *, now
+) -> dict[tuple[int, int], dict]:
     """(fare id, departure id) → the traveller's price on that departure: the same rules as
     ``price_quote`` (which checks eligibility at choice time), in four queries for all."""
     if not fares or not departures:
@@ -164,7 +166,7 @@ def plan_snapshot(*, user, trip_id: int, now: dt.datetime | None = None) -> dict
     )
     departures = {o.departure.pk: o.departure for o in options}
     departures.update({leg.departure.pk: leg.departure for leg in legs if leg.departure_id})
-    prices = _prices(fares, list(departures.values()), now=now)
+    prices = traveller_prices(fares, list(departures.values()), now=now)
 
     options_by_leg = defaultdict(list)
     for option in options:

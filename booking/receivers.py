@@ -11,7 +11,7 @@ RELEASES_SEATS = {"member_left", "member_removed", "member_anonymised"}
 
 
 def on_group_changed(sender, *, group_id: int, kind: str, user_id: int | None, **kwargs) -> None:
-    from booking.plan import _release, record
+    from booking.plan import holds_release, record
 
     with transaction.atomic():
         trips = list(
@@ -22,7 +22,7 @@ def on_group_changed(sender, *, group_id: int, kind: str, user_id: int | None, *
         for trip in trips:
             released = []
             if kind in RELEASES_SEATS and user_id is not None:
-                released = _release(
+                released = holds_release(
                     SeatAllocation.objects.filter(
                         leg__trip=trip, user_id=user_id, state=AllocationState.HELD
                     )

@@ -39,7 +39,7 @@ from booking.models import (
     Trip,
     TripLeg,
 )
-from booking.plan_selectors import _prices
+from booking.plan_selectors import traveller_prices
 from booking.services import TicketItem, booking_confirm
 from booking.services import ticket_cancel as booking_ticket_cancel
 from core.errors import InvalidInput
@@ -102,7 +102,7 @@ def checkout_start(
         raise InvalidInput(_("Unknown deadline policy."), fields={"policy": [_("Unknown.")]})
     with transaction.atomic():
         # The trip's lock, the organiser's right, and "still planning" (TripLocked).
-        trip = plan._lock(trip_id, by, organiser=True).trip
+        trip = plan.trip_lock(trip_id, by, organiser=True).trip
         now = timezone.now()
         legs = list(
             TripLeg.objects.filter(trip=trip).select_related("departure").order_by("direction")
@@ -114,7 +114,7 @@ def checkout_start(
                 fields={"legs": [_("No train chosen yet.")] * max(1, len(unsettled))},
             )
         for leg in legs:
-            plan._bookable(leg.departure, now)
+            plan.departure_bookable(leg.departure, now)
         deadline_at = now + dt.timedelta(hours=hours)
         grace_until = None
         if policy == Checkout.Policy.GRACE:
@@ -146,7 +146,7 @@ def checkout_start(
                 leg__in=legs, user_id__in=travellers
             ).select_related("fare_class", "passenger_type", "discount_card")
         }
-        prices = _prices(list(fares.values()), [leg.departure for leg in legs], now=now)
+        prices = traveller_prices(list(fares.values()), [leg.departure for leg in legs], now=now)
 
         missing: list[tuple[int, str]] = []
         lines: dict[int, list[tuple[TripLeg, SeatAllocation, TravellerFare, dict]]] = {}
