@@ -111,6 +111,11 @@ def cluster(
             server.stop()
         if running:
             harness.log("servers stopped")
+        for n, server in enumerate(running):
+            # The server's log, when it said something worth reading (errors, tracebacks).
+            text = server.log_path.read_text(errors="replace") if server.log_path.exists() else ""
+            if "Traceback" in text or "ERROR" in text:
+                harness.log(f"server {n} logged errors; its last lines:\n{text[-3000:]}")
         shutil.rmtree(var_dir, ignore_errors=True)
 
 

@@ -13,7 +13,7 @@ from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import formats
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
@@ -40,6 +40,7 @@ from booking.models import (
     Vehicle,
 )
 from booking.services import coach_neighbours_rebuild, departures_cancel, vehicle_import
+from core.admin import ReadOnlyAdminMixin
 from core.errors import DomainError
 
 
@@ -589,20 +590,11 @@ class TripAdmin(admin.ModelAdmin):
 # --- Bookings and tickets (read-only: made by the payments' confirmation) -------------------
 
 
-class TicketInline(admin.TabularInline):
+class TicketInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Ticket
     fields = ("code", "traveller", "leg", "allocation", "fare_class", "price_cents", "state")
     readonly_fields = fields
     extra = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Booking)
@@ -612,6 +604,19 @@ class BookingAdmin(admin.ModelAdmin):
     list_select_related = ("trip",)
     search_fields = ("=id", "trip__title")
     inlines = [TicketInline]
+    readonly_fields = ("payments_link",)
+
+    @admin.display(description=_("payments"))
+    def payments_link(self, obj):
+        # The trip's checkouts in the payments admin (shares, PaymentIntents, Stripe
+        # events, refunds), by URL name: booking does not import payments.
+        try:
+            url = reverse("admin:payments_checkout_changelist")
+        except NoReverseMatch:
+            return "-"
+        return format_html(
+            '<a href="{}?trip__id__exact={}">{}</a>', url, obj.trip_id, gettext("Checkouts")
+        )
 
     def has_add_permission(self, request):
         return False

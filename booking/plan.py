@@ -20,8 +20,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, router, transaction
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -78,20 +78,25 @@ class Locked:
 
 def trip_lock(trip_id: int, user, *, organiser: bool = False) -> Locked:
     """Lock the trip row for a change by ``user`` (an active traveller; the organiser when
-    ``organiser``), in the caller's transaction; the trip must still be planned."""
-    trip = Trip.objects.select_for_update().filter(pk=trip_id).first()
+    ``organiser``), in the caller's transaction; the trip must still be planned. One query:
+    the caller's membership comes with the locked row."""
+    trips = Trip.objects.select_for_update(of=("self",)).filter(pk=trip_id)
+    authenticated = user is not None and user.is_authenticated
+    if authenticated:
+        mine = Membership.objects.filter(group_id=OuterRef("group_id"), user=user)
+        trips = trips.annotate(
+            member_role=Subquery(mine.values("role")[:1]),
+            member_status=Subquery(mine.values("status")[:1]),
+        )
+    trip = trips.first()
     if trip is None:
         raise TripNotFound()
-    # The same rule as ``groups.selectors.group_access`` for the plan, in one query: only
-    # active travellers; someone waiting for approval is told so; anyone else (a stranger
-    # on a public trip included) finds no plan here, as when reading it.
+    # The same rule as ``groups.selectors.group_access`` for the plan: only active
+    # travellers; someone waiting for approval is told so; anyone else (a stranger on a
+    # public trip included) finds no plan here, as when reading it.
     membership = None
-    if user is not None and user.is_authenticated:
-        membership = (
-            Membership.objects.filter(group_id=trip.group_id, user=user)
-            .only("role", "status")
-            .first()
-        )
+    if authenticated and trip.member_status is not None:
+        membership = Membership(role=trip.member_role, status=trip.member_status)
     if membership is None or not membership.is_active:
         if membership is not None and membership.status == Membership.Status.PENDING:
             raise NotMember()
@@ -118,8 +123,11 @@ def record(trip: Trip, kind: str, payload: dict, *, actor=None) -> TripEvent:
     return event
 
 
-def _leg(trip: Trip, direction: str) -> TripLeg:
-    leg = TripLeg.objects.select_for_update().filter(trip=trip, direction=direction).first()
+def _leg(trip: Trip, direction: str, *, with_departure: bool = False) -> TripLeg:
+    legs = TripLeg.objects.select_for_update(of=("self",)).filter(trip=trip, direction=direction)
+    if with_departure:
+        legs = legs.select_related("departure")
+    leg = legs.first()
     if leg is None:
         raise LegNotFound()
     return leg
@@ -331,10 +339,12 @@ def _hold_expiry(now: dt.datetime) -> dt.datetime:
     return now + dt.timedelta(seconds=_config("HOLD_IDLE_SECONDS"))
 
 
-def holds_release(allocations=None, *, rows: list[dict] | None = None) -> list[dict]:
+def holds_release(
+    allocations=None, *, rows: list[dict] | None = None, broadcast: bool = True
+) -> list[dict]:
     """Release the given held allocations (a queryset, or ``rows`` already read under
     lock); returns what was released, for the event, and asks for the per-departure
-    broadcast."""
+    broadcast (unless ``broadcast`` is False: the caller sends it with its own changes)."""
     if rows is None:
         rows = list(
             allocations.select_for_update().values("pk", "departure_id", "seat_id", "user_id")
@@ -344,15 +354,20 @@ def holds_release(allocations=None, *, rows: list[dict] | None = None) -> list[d
     SeatAllocation.objects.filter(pk__in=[r["pk"] for r in rows]).update(
         state=AllocationState.RELEASED, updated_at=timezone.now()
     )
-    by_departure: dict[int, dict[int, str]] = {}
-    for row in rows:
-        by_departure.setdefault(row["departure_id"], {})[row["seat_id"]] = "free"
-    for departure_id, seats in by_departure.items():
-        live.after_commit_seats(departure_id, seats)
+    if broadcast:
+        for departure_id, seats in _seat_changes(rows, "free").items():
+            live.after_commit_seats(departure_id, seats)
     return [
         {"departure_id": r["departure_id"], "seat_id": r["seat_id"], "user_id": r["user_id"]}
         for r in rows
     ]
+
+
+def _seat_changes(rows: list[dict], status: str) -> dict[int, dict[int, str]]:
+    by_departure: dict[int, dict[int, str]] = {}
+    for row in rows:
+        by_departure.setdefault(row["departure_id"], {})[row["seat_id"]] = status
+    return by_departure
 
 
 def seats_release(
@@ -400,6 +415,47 @@ def _default_fare(trip_leg: TripLeg, user, comfort_class: str) -> TravellerFare:
     )
 
 
+def _insert_unless_taken(allocation: SeatAllocation) -> bool:
+    """Insert one allocation unless a live hold or sale already stands on its seat (or
+    its traveller already holds a seat on the leg): ``INSERT … ON CONFLICT DO NOTHING
+    RETURNING id``, one statement, no savepoint; the partial unique indexes decide
+    (PostgreSQL, and SQLite since 3.35). True when the row went in."""
+    connection = transaction.get_connection(router.db_for_write(SeatAllocation))
+    meta = SeatAllocation._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    values = [f.get_db_prep_save(f.pre_save(allocation, add=True), connection) for f in fields]
+    # Identifiers from the model's own meta, quoted; every value is a parameter.
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {pk}"  # noqa: S608, E501
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    allocation.pk = row[0]
+    allocation._state.adding = False
+    allocation._state.db = connection.alias
+    return True
+
+
+def _insert_holds(rows: list[SeatAllocation]) -> bool:
+    """All of ``rows`` or none (a savepoint for several); True when they went in."""
+    if len(rows) == 1:
+        return _insert_unless_taken(rows[0])
+    try:
+        with transaction.atomic():
+            SeatAllocation.objects.bulk_create(rows)
+    except IntegrityError:
+        for row in rows:
+            row.pk = None
+            row._state.adding = True
+        return False
+    return True
+
+
 def hold_seats(
     *,
     trip_leg: TripLeg,
@@ -410,16 +466,18 @@ def hold_seats(
 ) -> list[dict]:
     """Hold ``picks`` (user → Seat) on ``departure`` for ``trip_leg``: each user's previous
     hold on the leg is released first (``previous``: those rows, when the caller has read
-    them under lock already). All or nothing: one seat taken → ``SeatTaken`` and the
-    savepoint rolls every pick back."""
+    them under lock already). All or nothing: one seat taken → ``SeatTaken`` and every
+    pick is rolled back. The departure's watchers get one message with the seats freed
+    and taken, after commit."""
     if previous is None:
         released = holds_release(
             SeatAllocation.objects.filter(
                 leg=trip_leg, user__in=list(picks), state=AllocationState.HELD
-            )
+            ),
+            broadcast=False,
         )
     else:
-        released = holds_release(rows=previous)
+        released = holds_release(rows=previous, broadcast=False)
     expires_at = _hold_expiry(now)
     rows = [
         SeatAllocation(
@@ -432,21 +490,16 @@ def hold_seats(
         )
         for user, seat in picks.items()
     ]
-    try:
-        with transaction.atomic():
-            SeatAllocation.objects.bulk_create(rows)
-    except IntegrityError:
+    if not _insert_holds(rows):
         # Maybe only holds whose time is up stand in the way (the worker has not released
         # them yet): release those and try once more; a live hold or a sale still wins.
         _free_expired(departure.pk, [seat.pk for seat in picks.values()], now)
-        for row in rows:
-            row.pk = None
-        try:
-            with transaction.atomic():
-                SeatAllocation.objects.bulk_create(rows)
-        except IntegrityError:
-            raise SeatTaken() from None
-    live.after_commit_seats(departure.pk, {seat.pk: "held" for seat in picks.values()})
+        if not _insert_holds(rows):
+            raise SeatTaken()
+    changes = _seat_changes(released, "free")
+    changes.setdefault(departure.pk, {}).update({seat.pk: "held" for seat in picks.values()})
+    for departure_id, seats in changes.items():
+        live.after_commit_seats(departure_id, seats)
     return released
 
 
@@ -454,7 +507,7 @@ def _leg_departure(trip_leg: TripLeg, departure_id: int | None) -> Departure:
     if trip_leg.departure_id is not None:
         if departure_id not in (None, trip_leg.departure_id):
             raise LegSettled(_("The train for this leg is chosen: pick a seat on it."))
-        return Departure.objects.get(pk=trip_leg.departure_id)
+        return trip_leg.departure
     option = trip_leg.options.select_related("departure").filter(departure_id=departure_id).first()
     if option is None:
         raise DepartureNotInPoll()
@@ -469,7 +522,7 @@ def seat_pick(
     options before the poll is settled). Their previous seat on the leg is released in
     the same transaction."""
     locked = trip_lock(trip_id, user)
-    trip_leg = _leg(locked.trip, leg)
+    trip_leg = _leg(locked.trip, leg, with_departure=True)
     departure = _leg_departure(trip_leg, departure_id)
     now = timezone.now()
     departure_bookable(departure, now)
@@ -641,7 +694,7 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
     from booking.seating import FreeSeat, best_block, best_split
 
     locked = trip_lock(trip_id, user)
-    trip_leg = _leg(locked.trip, leg)
+    trip_leg = _leg(locked.trip, leg, with_departure=True)
     departure = _leg_departure(trip_leg, departure_id)
     now = timezone.now()
     departure_bookable(departure, now)

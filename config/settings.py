@@ -101,8 +101,21 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+        "DATABASE_POOL", default=True
+    ):
+        # Under ASGI, Django's advice: no persistent connections (requests and websocket
+        # commands run on many threads) but the driver's pool. Without it every websocket
+        # command of the live plan would open and close its own PostgreSQL connection.
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=40),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES = {
         "default": {
@@ -422,6 +435,9 @@ REFERRALS = {
     "IMAGE_CACHE_SECONDS": env.int("REFERRAL_IMAGE_CACHE_SECONDS", default=7 * 24 * 3600),
     # Sign-ups, trips and bookings go to the last share clicked this many days before.
     "ATTRIBUTION_DAYS": env.int("REFERRAL_ATTRIBUTION_DAYS", default=30),
-    # A reward for the sharer per converted friend: off. When on, the share text says so.
+    # A reward for the sharer per converted friend: off. When on, the share text says so,
+    # and each friend's first booking through a share earns its sharer REWARD_CENTS of
+    # credit on their own next trip (docs/referrals.md, "Incentives").
     "INCENTIVE": env.bool("REFERRAL_INCENTIVE", default=False),
+    "REWARD_CENTS": env.int("REFERRAL_REWARD_CENTS", default=500),
 }

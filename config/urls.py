@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("booking.urls")),
     path("api/", include("groups.api_urls")),
+    path("api/", include("payments.api_urls")),  # cancelling a ticket
     # Facebook platform callbacks: data deletion (and its status page), deauthorise.
     path("facebook/", include("groups.callback_urls")),
     path("payments/", include("payments.urls")),  # Stripe's webhook

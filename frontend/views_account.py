@@ -1,6 +1,6 @@
-"""The account page: the person's name and language, "Download my data" and "Delete my
-account". The writes are ``groups.account_services``'; these views collect the input and
-show the result."""
+"""The account page: the person's name and language, their referral credit, "Download my
+data" and "Delete my account". The writes are ``groups.account_services``'; these views
+collect the input and show the result."""
 
 import json
 
@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from core.errors import DomainError
 from groups import account_services, exports
 from groups.services import DISPLAY_NAME_MAX_LENGTH
+from referrals.selectors import reward_balance_get
 
 DELETED_CODE_SESSION_KEY = "account_deleted_code"
 
@@ -90,7 +91,12 @@ def account(request):
     return render(
         request,
         "frontend/account/account.html",
-        {"form": form, "summary": summary},
+        {
+            "form": form,
+            "summary": summary,
+            "rewards": reward_balance_get(user=request.user),
+            "incentive": settings.REFERRALS["INCENTIVE"],
+        },
         status=status,
     )
 

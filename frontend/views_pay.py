@@ -5,6 +5,12 @@ Thin like the other views: reads through ``payments.selectors``, writes through
 ``payments.services``; a domain error becomes a message on the page (or a JSON error for
 the pay page's script) with its status code.
 
+Cancelling a ticket (``/tickets/<id>/cancel/``) needs its traveller logged in: a pay link
+may be forwarded (to a friend who covers a share), and giving a seat up is the
+traveller's own decision. The page states the refund first (``ticket_cancel_quote``), the
+POST cancels (``services.ticket_cancel``) and redirects to the same page, which then
+shows what was done: submitting twice refunds once.
+
 The pay page works without a login: its signed token names the checkout and the payer
 (``pay_link_read``). Card details never reach this server: the browser hands them to
 Stripe.js, and only Stripe's ids come here (a PaymentMethod ``pm_…``, or with the local
@@ -16,13 +22,16 @@ import re
 import segno
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import mark_safe
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from booking.errors import TicketNotFound
 from booking.tickets import ticket_signed_code
 from core.errors import DomainError
 from payments import selectors, services
@@ -48,6 +57,7 @@ def ticket_qr_svg(text: str) -> str:
 
 
 def _ticket_rows(request, tickets) -> list[dict]:
+    now = timezone.now()
     rows = []
     for ticket in tickets:
         signed = ticket_signed_code(ticket)
@@ -61,6 +71,10 @@ def _ticket_rows(request, tickets) -> list[dict]:
                 "seat": seat.number,
                 "signed": signed,
                 "verify_url": reverse("api-ticket-verify", args=[signed]),
+                # Only a valid ticket whose train has not left may be given up.
+                "cancel_url": reverse("ticket_cancel", args=[ticket.pk])
+                if ticket.state == "valid" and departure.departs_at > now
+                else "",
                 # The SVG is made here from our own code: nothing of the user's in it.
                 "qr": mark_safe(ticket_qr_svg(signed)),  # noqa: S308
             }
@@ -106,6 +120,27 @@ def checkout_context(request, trip, context: dict) -> dict:
         "checkout_pay_url": pay_url,
         "checkout_tickets": _ticket_rows(request, tickets),
     }
+
+
+@login_required
+@require_GET
+def checkout_panel(request, trip_id: int):
+    """The trip page's checkout part alone (``plan/_checkout.html``): plan.js fetches it
+    when the live plan hears a checkout event (``checkout_started``, ``shares_changed``…)
+    and swaps it in, so the statuses and the viewer's next step change without a reload.
+    Active travellers only, as the trip page shows it to them."""
+    from booking.plan_selectors import plan_snapshot
+    from frontend import views_trips  # the trip page's access rule (it imports this module)
+
+    view = views_trips._trip_view(request, trip_id)  # 404 for who may not see the trip
+    if not view.access.is_member:
+        raise PermissionDenied
+    context = {"trip": view.trip, "access": view.access}
+    if selectors.checkout_current(trip_id=view.trip.pk) is None:
+        # The organiser's start form needs the legs (is every train chosen?).
+        context["plan"] = plan_snapshot(user=request.user, trip_id=view.trip.pk)
+    context.update(checkout_context(request, view.trip, context))
+    return render(request, "frontend/plan/_checkout.html", context)
 
 
 def _int_or_none(value) -> int | None:
@@ -229,3 +264,42 @@ def pay_sync(request, token: str):
     if payment.state == "failed":
         message = _("Your card was declined. Please try another card.")
     return JsonResponse({"payment_id": payment.pk, "state": payment.state, "message": message})
+
+
+# --- Cancelling a ticket -------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def ticket_cancel(request, ticket_id: int):
+    """GET: the ticket and exactly what cancelling it refunds (or that it refunds nothing);
+    once cancelled, what was done. POST: cancel, then back to the GET (which shows the
+    result). Only the ticket's traveller; anyone else gets the 404 page."""
+    try:
+        quote = selectors.ticket_cancel_quote(ticket_id=ticket_id, viewer=request.user)
+    except TicketNotFound as exc:
+        raise Http404(str(exc.message)) from exc
+    if request.method == "POST":
+        try:
+            services.ticket_cancel(ticket_id=ticket_id, by=request.user)
+        except TicketNotFound as exc:
+            raise Http404(str(exc.message)) from exc
+        except DomainError as exc:
+            return _ticket_cancel_page(request, quote, status=exc.status, error=exc.message)
+        return redirect(reverse("ticket_cancel", args=[ticket_id]))
+    return _ticket_cancel_page(request, quote)
+
+
+def _ticket_cancel_page(request, quote, *, status: int = 200, error: str = ""):
+    ticket = quote.ticket
+    departure = ticket.allocation.departure
+    context = {
+        "quote": quote,
+        "ticket": ticket,
+        "departure": departure,
+        "coach": ticket.allocation.seat.coach.number,
+        "seat": ticket.allocation.seat.number,
+        "error": error,
+        "back_url": reverse("trip", args=[ticket.booking.trip_id]) + "#checkout",
+    }
+    return render(request, "frontend/pay/ticket_cancel.html", context, status=status)

@@ -135,7 +135,12 @@ class Payment(models.Model):
 class Share(models.Model):
     """What one traveller owes for the trip, fixed at checkout start. Paid by its
     traveller or by a friend (``payment`` is the one covering it, empty while nobody does).
-    ``authorised`` and ``captured`` shares always have their payment."""
+    ``authorised`` and ``captured`` shares always have their payment.
+
+    ``amount_cents`` is what the payer pays (the PaymentIntent's part): the share's items
+    less ``credit_cents``, the traveller's own credit (a referral reward) applied at
+    checkout start through ``payments.credits``. So ``amount_cents + credit_cents`` is the
+    sum of the items, the price of the tickets."""
 
     class State(models.TextChoices):
         UNPAID = "unpaid", _("Unpaid")
@@ -149,6 +154,7 @@ class Share(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     amount_cents = models.PositiveIntegerField(_("amount (cents)"))
+    credit_cents = models.PositiveIntegerField(_("credit applied (cents)"), default=0)
     currency = models.CharField(_("currency"), max_length=3, default="EUR")
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.UNPAID)
     # The same checkout as the share's: the services see to it (a composite foreign key

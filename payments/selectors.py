@@ -7,7 +7,7 @@ from django.core import signing
 
 from groups.models import Membership
 from payments.errors import CheckoutNotFound, PayLinkInvalid
-from payments.models import Checkout, Payment, Share
+from payments.models import Checkout, Payment, Refund, Share
 from payments.services import PAY_LINK_SALT
 
 
@@ -236,3 +236,114 @@ def traveller_tickets(*, checkout: Checkout, traveller) -> list:
         )
         .order_by("leg__direction")
     )
+
+
+# --- Cancelling a ticket (frontend/views_pay.py, payments/api.py) ------------------------------
+
+
+@dataclass(frozen=True)
+class TicketCancelQuote:
+    """What cancelling a ticket gives back, as ``services.ticket_cancel`` will do it (or,
+    once cancelled, did): the fare's refund (Flex: the price less the fee; Standard:
+    nothing) to the card of the payment that covered the traveller's share."""
+
+    ticket: object  # booking.Ticket, with its leg, fare, seat and departure
+    cancellable: bool  # still valid and its train has not left
+    refundable: bool  # the fare gives money back
+    price_cents: int
+    fee_cents: int  # what the fare keeps (Flex: its fee; Standard: 0, nothing is refunded)
+    refund_cents: int  # what goes back (done: what went back)
+    currency: str
+    refund_to_payer: bool  # a friend covered the share: their card gets the refund
+    payer_name: str  # that friend's name ("" when it is the traveller's own card)
+    refund: Refund | None  # once cancelled: the refund (None when nothing was refunded)
+
+
+def ticket_cancel_quote(*, ticket_id: int, viewer, now=None) -> TicketCancelQuote:
+    """The quote for ``viewer``'s own ticket; anyone else's (or none): ``TicketNotFound``,
+    as ``ticket_cancel`` answers. Reads only; a fixed number of queries."""
+    from django.utils import timezone
+
+    from booking.errors import TicketNotFound
+    from booking.models import Ticket
+    from groups.models import Profile
+    from payments.refund_rules import ticket_refund_due
+
+    viewer_id = getattr(viewer, "pk", None) if getattr(viewer, "is_authenticated", False) else None
+    ticket = (
+        Ticket.objects.select_related(
+            "booking",
+            "leg",
+            "fare_class",
+            "allocation__seat__coach",
+            "allocation__departure__origin",
+            "allocation__departure__destination",
+        )
+        .filter(pk=ticket_id)
+        .first()
+    )
+    if ticket is None or viewer_id is None or ticket.traveller_id != viewer_id:
+        raise TicketNotFound()
+    now = now or timezone.now()
+    share = (
+        Share.objects.filter(
+            checkout__trip_id=ticket.booking.trip_id,
+            checkout__state=Checkout.State.CONFIRMED,
+            traveller_id=ticket.traveller_id,
+        )
+        .select_related("payment")
+        .first()
+    )
+    payment = share.payment if share is not None else None
+    refund = Refund.objects.filter(ticket=ticket).order_by("pk").first()
+    fare = ticket.fare_class
+    if ticket.state == Ticket.State.CANCELLED:
+        refund_cents = ticket.refunded_cents
+    else:
+        refund_cents = ticket_refund_due(ticket, share)  # the rule ticket_cancel applies
+    fee_cents = min(fare.refund_fee_cents, ticket.price_cents) if fare.refundable else 0
+    refund_to_payer = payment is not None and payment.payer_id != ticket.traveller_id
+    payer_name = ""
+    if refund_to_payer:
+        payer_name = (
+            Profile.objects.filter(user_id=payment.payer_id)
+            .values_list("display_name", flat=True)
+            .first()
+            or "?"
+        )
+    return TicketCancelQuote(
+        ticket=ticket,
+        cancellable=ticket.state == Ticket.State.VALID
+        and ticket.allocation.departure.departs_at > now,
+        refundable=fare.refundable,
+        price_cents=ticket.price_cents,
+        fee_cents=fee_cents,
+        refund_cents=refund_cents,
+        currency=ticket.currency,
+        refund_to_payer=refund_to_payer,
+        payer_name=payer_name,
+        refund=refund,
+    )
+
+
+# --- Staff (payments/admin.py) -----------------------------------------------------------------
+
+
+def checkout_stripe_events(*, checkout_id: int):
+    """The webhook events about a checkout's PaymentIntents, oldest first: a PaymentIntent
+    event names it as its object's ``id``, a charge or dispute event as its object's
+    ``payment_intent`` (``StripeEvent.payload`` keeps Stripe's object as it came)."""
+    from django.db.models import Q
+
+    from payments.models import StripeEvent
+
+    intents = list(
+        Payment.objects.filter(checkout_id=checkout_id, stripe_payment_intent_id__isnull=False)
+        .values_list("stripe_payment_intent_id", flat=True)
+        .order_by("pk")
+    )
+    if not intents:
+        return StripeEvent.objects.none()
+    return StripeEvent.objects.filter(
+        Q(payload__object__id__in=intents) | Q(payload__object__payment_intent__in=intents)
+    ).order_by("received_at", "pk")

@@ -44,6 +44,7 @@ from booking.services import TicketItem, booking_confirm
 from booking.services import ticket_cancel as booking_ticket_cancel
 from core.errors import InvalidInput
 from groups.models import Membership, Profile
+from payments import credits
 from payments import stripe_gateway as gateway
 from payments.errors import (
     CardDeclined,
@@ -55,6 +56,7 @@ from payments.errors import (
     StripeUnavailable,
 )
 from payments.models import Checkout, Payment, Refund, Share, ShareItem
+from payments.refund_rules import ticket_refund_due
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +97,10 @@ def checkout_start(
     a live seat and has a fare on every leg (else ``CheckoutNotReady`` naming who lacks
     what). Each share is priced now with the plan's own pricing and frozen per leg; the
     trip moves to ``checkout`` (the plan refuses changes), every hold lasts until the
-    deadline (and the grace period with the ``grace`` policy). A fixed number of queries
-    whatever the group's size."""
+    deadline (and the grace period with the ``grace`` policy). A traveller's own credit
+    (``payments.credits``: a referral reward) is reserved on their share in the same
+    transaction and lowers what they pay. A fixed number of queries whatever the group's
+    size (plus one per traveller who has credit)."""
     hours = _deadline_hours(deadline_hours)
     if policy not in Checkout.Policy.values:
         raise InvalidInput(_("Unknown deadline policy."), fields={"policy": [_("Unknown.")]})
@@ -192,6 +196,8 @@ def checkout_start(
                 for user_id in travellers
             ]
         )
+        # The items keep the full prices (the tickets' prices); the credit lowers the share.
+        credits.shares_credit_apply(shares)
         ShareItem.objects.bulk_create(
             [
                 ShareItem(
@@ -630,9 +636,12 @@ def _shares_release(checkout: Checkout, travellers: list[int]) -> None:
     their seats freed; the trip is told."""
     if not travellers:
         return
-    Share.objects.filter(checkout=checkout, traveller_id__in=travellers).exclude(
+    dropped = Share.objects.filter(checkout=checkout, traveller_id__in=travellers).exclude(
         state__in=[Share.State.CAPTURED, Share.State.REFUNDED]
-    ).update(state=Share.State.RELEASED, payment=None, updated_at=timezone.now())
+    )
+    # Their credit goes back to them (payments.credits), in this same transaction.
+    credits.shares_credit_release(dropped.values_list("pk", flat=True))
+    dropped.update(state=Share.State.RELEASED, payment=None, updated_at=timezone.now())
     allocations = ShareItem.objects.filter(
         share__checkout=checkout, share__traveller_id__in=travellers
     ).values_list("allocation_id", flat=True)
@@ -740,6 +749,10 @@ def _checkout_cancel_locked(checkout: Checkout, *, reason: str) -> None:
     )
     travellers = list(uncovered.values_list("traveller_id", flat=True))
     uncovered.update(state=Share.State.RELEASED, updated_at=now)
+    # Nobody is booked: every credit reserved on the checkout goes back to its owner.
+    credits.shares_credit_release(
+        Share.objects.filter(checkout=checkout).values_list("pk", flat=True)
+    )
     allocations = ShareItem.objects.filter(share__checkout=checkout).values_list(
         "allocation_id", flat=True
     )
@@ -881,19 +894,10 @@ class TicketCancelled:
     refund: Refund | None  # None: the fare refunds nothing
 
 
-def ticket_refund_amount(ticket: Ticket) -> int:
-    """What a cancelled ticket gives back by its fare's rules: Flex (refundable) its
-    price less the refund fee, never below zero; Standard nothing."""
-    fare = ticket.fare_class
-    if not fare.refundable:
-        return 0
-    return max(0, ticket.price_cents - fare.refund_fee_cents)
-
-
 def ticket_cancel(*, ticket_id: int, by) -> TicketCancelled:
     """The ticket's traveller (only them: anyone else finds no ticket) cancels it after
     the booking: the seat is free again, the trip is told (``ticket_cancelled``), and the
-    fare's refund (``ticket_refund_amount``) goes back to the card of the payment that
+    fare's refund (``refund_rules.ticket_refund_due``) goes back to the card of the payment that
     covered their share, with key ``refund-<ticket id>-<payment key>``, asked of Stripe
     after the transaction. Twice: nothing more (a refund still pending is asked again
     with its key, so Stripe refunds once)."""
@@ -913,9 +917,7 @@ def ticket_cancel(*, ticket_id: int, by) -> TicketCancelled:
             if checkout
             else None
         )
-        amount = ticket_refund_amount(ticket)
-        if share is None or share.payment is None:
-            amount = 0  # no payment of ours covers it: nothing to give back
+        amount = ticket_refund_due(ticket, share)
         ticket, changed = booking_ticket_cancel(ticket_id=ticket_id, by=by, refunded_cents=amount)
         if changed and amount > 0:
             Refund.objects.create(

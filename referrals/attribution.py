@@ -17,9 +17,15 @@ the browser it came from (``VisitorUser``), and later events look at the clicks 
 person's browsers. Without consent a browser is remembered for that session only: its
 ``VisitorUser`` row expires with the session (and at logout).
 
-Revenue: a booking gives one ``Conversion`` per attributed traveller, worth that
-traveller's tickets (``booking.Ticket.price_cents``); a refund adds the tickets'
-``refunded_cents`` to ``reversed_cents`` (never more than the amount).
+Revenue: a booking gives one ``Conversion`` per attributed traveller, worth what that
+traveller's share brought in money: their tickets (``booking.Ticket.price_cents``) less
+the referral credit applied to their share (``payments.Share.credit_cents``: the credit
+is a cost, not revenue); a refund adds the tickets' ``refunded_cents`` to
+``reversed_cents`` (never more than the amount).
+
+Incentives: with ``REFERRALS["INCENTIVE"]`` on, a new booking conversion earns the sharer
+a reward (``services.reward_earn``, once per friend), and a refund that leaves the friend
+without a valid ticket reverses it (``services.reward_reverse``).
 """
 
 import datetime as dt
@@ -32,6 +38,7 @@ from django.utils import timezone
 
 from booking.models import Booking, Ticket, Trip
 from groups.models import Membership
+from payments.models import Checkout, Share
 from referrals import services
 from referrals.models import Click, Consent, Conversion, ConversionKind, Visitor, VisitorUser
 
@@ -161,7 +168,8 @@ def trip_created_attribute(*, trip_id: int, user_id: int) -> Conversion | None:
 
 def booking_attribute(*, booking_id: int, traveller_ids, currency: str) -> list[Conversion]:
     """A confirmed booking: for each traveller who came through a share, one conversion
-    worth their own tickets, credited to the last eligible click before the booking."""
+    worth their own tickets less the credit applied to their share, credited to the last
+    eligible click before the booking; with the incentive on, the sharer's reward."""
     booking = Booking.objects.filter(pk=booking_id).only("pk", "trip_id", "confirmed_at").first()
     if booking is None:
         return []
@@ -171,6 +179,13 @@ def booking_attribute(*, booking_id: int, traveller_ids, currency: str) -> list[
         .values("traveller_id")
         .annotate(total=Sum("price_cents"))
         .values_list("traveller_id", "total")
+    )
+    credited = dict(
+        Share.objects.filter(
+            checkout__trip_id=booking.trip_id,
+            checkout__state=Checkout.State.CONFIRMED,
+            credit_cents__gt=0,
+        ).values_list("traveller_id", "credit_cents")
     )
     made = []
     for traveller_id in sorted(set(traveller_ids)):
@@ -186,20 +201,29 @@ def booking_attribute(*, booking_id: int, traveller_ids, currency: str) -> list[
             user_id=traveller_id,
             trip_id=booking.trip_id,
             booking=booking,
-            amount_cents=amounts.get(traveller_id, 0),
+            amount_cents=max(0, amounts.get(traveller_id, 0) - credited.get(traveller_id, 0)),
             currency=currency,
         )
         if conversion is not None:
             made.append(conversion)
+            services.reward_earn(conversion=conversion)
     return made
 
 
-@transaction.atomic
 def refund_reverse(*, booking_id: int, traveller_id: int) -> Conversion | None:
     """A refund on a traveller's ticket: their booking conversion's ``reversed_cents``
     becomes what their tickets of that booking have had refunded, capped at the amount.
     Read from the tickets (not added from the signal), so a repeated or late signal
-    changes nothing, and it only ever grows."""
+    changes nothing, and it only ever grows. Then the sharer's reward for this traveller,
+    if they no longer travel (``services.reward_reverse``)."""
+    conversion = _refund_reverse_revenue(booking_id=booking_id, traveller_id=traveller_id)
+    if conversion is not None:
+        services.reward_reverse(booking_id=booking_id, friend_id=traveller_id)
+    return conversion
+
+
+@transaction.atomic
+def _refund_reverse_revenue(*, booking_id: int, traveller_id: int) -> Conversion | None:
     conversion = (
         Conversion.objects.select_for_update()
         .filter(kind=ConversionKind.BOOKING, booking_id=booking_id, user_id=traveller_id)

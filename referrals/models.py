@@ -263,3 +263,128 @@ class Conversion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} via {self.link_id}"
+
+
+# --- Incentives: a reward per converted friend, spent on the sharer's next trip ---------------
+
+
+class Reward(models.Model):
+    """The sharer's credit for one converted friend (``REFERRALS["INCENTIVE"]`` on): the
+    first booking the friend made through one of the sharer's links. One per friend,
+    ever (a unique constraint): a friend converts once. Never the sharer themselves
+    (attribution never credits one's own link; a check constraint says it again).
+
+    The credit pays part of the sharer's own share at a later checkout (``RewardUse``,
+    through ``payments.credits``). ``used_cents`` is what its uses hold (reserved or
+    spent); ``reversed_cents`` what a refund of the friend's booking took back. What is
+    left to spend: ``amount − used − reversed``.
+
+    States: ``earned`` (some or all of it still to spend, or reserved at a checkout) →
+    ``spent`` (all of it spent on confirmed bookings) or ``reversed`` (the friend's booking
+    was refunded: the unspent part is taken back; what was already spent stays spent)."""
+
+    class State(models.TextChoices):
+        EARNED = "earned", _("Earned")
+        SPENT = "spent", _("Spent")
+        REVERSED = "reversed", _("Reversed")
+
+    sharer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("sharer"),
+    )
+    friend = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("friend"),
+    )
+    conversion = models.OneToOneField(
+        Conversion,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reward",
+        verbose_name=_("conversion"),
+    )
+    link = models.ForeignKey(
+        ShareLink,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="rewards",
+        verbose_name=_("share link"),
+    )
+    amount_cents = models.PositiveIntegerField(_("amount (cents)"))
+    currency = models.CharField(_("currency"), max_length=3)
+    used_cents = models.PositiveIntegerField(_("used (cents)"), default=0)
+    reversed_cents = models.PositiveIntegerField(_("reversed (cents)"), default=0)
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.EARNED)
+    earned_at = models.DateTimeField(_("earned at"))
+    spent_at = models.DateTimeField(_("spent at"), null=True, blank=True)
+    reversed_at = models.DateTimeField(_("reversed at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-earned_at", "-pk"]
+        verbose_name = _("referral reward")
+        verbose_name_plural = _("referral rewards")
+        constraints = [
+            models.UniqueConstraint(fields=["friend"], name="one_reward_per_friend"),
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="reward_positive"),
+            models.CheckConstraint(
+                condition=Q(used_cents__lte=F("amount_cents") - F("reversed_cents")),
+                name="reward_used_within_amount",
+            ),
+            models.CheckConstraint(condition=~Q(sharer=F("friend")), name="reward_not_for_oneself"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["sharer", "earned_at"],
+                condition=Q(state="earned"),
+                name="reward_spendable",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount_cents} {self.currency} → {self.sharer_id}"
+
+    @property
+    def left_cents(self) -> int:
+        return self.amount_cents - self.used_cents - self.reversed_cents
+
+
+class RewardUse(models.Model):
+    """Part of a reward applied to its sharer's own share at checkout start: ``reserved``
+    while the checkout runs, ``spent`` once the booking is confirmed, ``released`` (back to
+    the reward) when the share is dropped or the checkout cancelled."""
+
+    class State(models.TextChoices):
+        RESERVED = "reserved", _("Reserved")
+        SPENT = "spent", _("Spent")
+        RELEASED = "released", _("Released")
+
+    reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="uses")
+    share = models.ForeignKey("payments.Share", on_delete=models.PROTECT, related_name="+")
+    amount_cents = models.PositiveIntegerField(_("amount (cents)"))
+    state = models.CharField(
+        _("state"), max_length=8, choices=State.choices, default=State.RESERVED
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["reward", "pk"]
+        verbose_name = _("reward use")
+        verbose_name_plural = _("reward uses")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reward", "share"], name="one_use_per_reward_and_share"
+            ),
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="reward_use_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reward_id} → share {self.share_id}: {self.amount_cents} ({self.state})"

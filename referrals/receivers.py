@@ -9,7 +9,7 @@ booking stands either way).
 
 import logging
 
-from referrals import attribution
+from referrals import attribution, services
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,12 @@ def on_trip_created(sender, trip_id=None, user_id=None, **kwargs):
     _safely("trip created", attribution.trip_created_attribute, trip_id=trip_id, user_id=user_id)
 
 
-def on_booking_confirmed(sender, booking_id=None, traveller_ids=(), currency="", **kwargs):
+def on_booking_confirmed(
+    sender, booking_id=None, trip_id=None, traveller_ids=(), currency="", **kwargs
+):
+    # The travellers' own referral credit reserved at checkout is now spent.
+    if trip_id is not None:
+        _safely("credit spent", services.reward_uses_spend, trip_id=trip_id)
     _safely(
         "booking",
         attribution.booking_attribute,

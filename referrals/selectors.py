@@ -11,20 +11,28 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, F, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
 from booking.selectors import trip_member_counts
 from groups.models import FriendGroup
 from referrals.errors import ShareLinkNotFound
-from referrals.models import CODE_LENGTH, ShareLink
+from referrals.models import CODE_LENGTH, Reward, RewardUse, ShareLink
 
 _CODE = re.compile(rf"^[A-Za-z0-9_-]{{{CODE_LENGTH}}}$")
 
 
 def share_link_get(*, code: str) -> ShareLink:
-    """The link with its trip, stations, event and group (one query). A malformed code is
-    refused before any query; both it and an unknown one are ``ShareLinkNotFound``."""
+    """The link with its trip, stations, event and group. A malformed code is refused
+    before any query; both it and an unknown one are ``ShareLinkNotFound``. Read from the
+    landing's cache entry when there is one (no query), else one query."""
+    return landing_get(code=code).link
+
+
+def _share_link_read(*, code: str) -> ShareLink:
     if not isinstance(code, str) or not _CODE.match(code):
         raise ShareLinkNotFound()
     link = (
@@ -60,13 +68,36 @@ class Landing:
         return self.outbound_to != self.outbound_from
 
 
+# The landing page is the hot path of sharing (every visit and every crawler preview): its
+# public data is kept per code this long, so a click costs its INSERT and no read. A new
+# traveller, a cancelled trip or a group made private shows within this delay.
+LANDING_CACHE_SECONDS = 60
+
+
+def _landing_cache_key(code: str, today: dt.date) -> str:
+    # The day is part of the key: the "plan the same trip" link drops a date once it passed.
+    return f"referrals.landing.{code}.{today.isoformat()}"
+
+
 def landing_get(*, code: str, today: dt.date | None = None) -> Landing:
-    """What the landing page and its image show (two queries)."""
-    return landing_for(link=share_link_get(code=code), today=today)
+    """What the landing page and its image show: from the cache (no query), else two
+    queries (the link with its trip, the travellers), then kept ``LANDING_CACHE_SECONDS``.
+    A malformed code is refused before the cache and any query; an unknown code is not
+    cached (one query each time, as before)."""
+    if not isinstance(code, str) or not _CODE.match(code):
+        raise ShareLinkNotFound()
+    today = today or timezone.localdate()
+    key = _landing_cache_key(code, today)
+    landing = cache.get(key)
+    if landing is None:
+        landing = _landing(trip=(link := _share_link_read(code=code)).trip, link=link, today=today)
+        cache.set(key, landing, LANDING_CACHE_SECONDS)
+    return landing
 
 
 def landing_for(*, link: ShareLink, today: dt.date | None = None) -> Landing:
-    """``landing_get`` for a link already read with ``share_link_get`` (one query)."""
+    """``landing_get`` for a link already read (one query: its travellers). Not cached:
+    the sharer's own panel and share buttons show the card as it is now."""
     return _landing(trip=link.trip, link=link, today=today)
 
 
@@ -222,10 +253,11 @@ def dashboard_get(
     """The dashboard over the local days ``first`` to ``last`` (both included), for one
     channel and/or one destination (a station code) if given.
 
-    A fixed number of aggregate queries whatever the range (eleven): clicks come from the
+    A fixed number of aggregate queries whatever the range (ten): clicks come from the
     daily rollups (never the raw clicks), shares, intents and conversions from grouped
     counts. The caller validates the range (``referrals.dashboard``)."""
-    from django.db.models import Count, F, Q, Sum
+    from django.contrib.auth import get_user_model
+    from django.db.models import Count, F, IntegerField, Min, OuterRef, Q, Subquery, Sum
     from django.db.models.functions import TruncDate
 
     from referrals.models import Conversion, DailyRollup, ShareChannel, ShareIntent
@@ -247,79 +279,98 @@ def dashboard_get(
     intents = ShareIntent.objects.filter(at__gte=start, at__lt=end, **link_filter("link__"))
     conversions = Conversion.objects.filter(at__gte=start, at__lt=end, **link_filter("link__"))
 
-    totals = DashboardMetrics()
-    days = {
-        first + dt.timedelta(days=n): DashboardMetrics() for n in range((last - first).days + 1)
-    }
-    channels = {value: DashboardMetrics() for value in ShareChannel.values}
-    destinations: dict = {}
-    cells: dict = {}
+    # The four grouped queries below give up to days × channels × destinations rows each
+    # (thousands over a quarter): each row is added to its (day, channel) cell and to its
+    # destination only, as plain lists; days, channels and totals are then the sums of the
+    # cells (a few hundred), not of every row.
+    slot = {key: n for n, key in enumerate(DASHBOARD_COUNTS)}
+    cell_counts: dict[tuple, list[int]] = {}
+    dest_counts: dict[int, list[int]] = {}
+    dest_names: dict[int, tuple[str, str]] = {}
 
-    def add(day, chan, dest_row, **counts) -> None:
-        dest_id, code, city, name = dest_row
-        if dest_id not in destinations:
-            destinations[dest_id] = (code, city or name, DashboardMetrics())
-        for metrics in (
-            totals,
-            days[day],
-            channels[chan],
-            destinations[dest_id][2],
-            cells.setdefault((day, chan), DashboardMetrics()),
-        ):
-            metrics.add(**counts)
+    def feed(rows, keys: tuple[str, ...]) -> None:
+        slots = [slot[key] for key in keys]
+        width = len(DASHBOARD_COUNTS)
+        for day, chan, dest_id, code, city, name, *values in rows:
+            cell = cell_counts.get((day, chan))
+            if cell is None:
+                cell = cell_counts[(day, chan)] = [0] * width
+            per_dest = dest_counts.get(dest_id)
+            if per_dest is None:
+                per_dest = dest_counts[dest_id] = [0] * width
+                dest_names[dest_id] = (code, city or name)
+            for n, value in zip(slots, values, strict=True):
+                if value:
+                    cell[n] += value
+                    per_dest[n] += value
 
-    dest_fields = (f"{dest}_id", f"{dest}__code", f"{dest}__city", f"{dest}__name")
-    link_dest = tuple(f"link__{field}" for field in dest_fields)
+    # Grouped by the destination's id alone: its code and names come as aggregates of the
+    # group (one value each), not as wide grouping keys to sort thousands of rows by.
+    def dest_of(prefix: str) -> dict:
+        return {
+            "dest_code": Min(f"{prefix}{dest}__code"),
+            "dest_city": Min(f"{prefix}{dest}__city"),
+            "dest_name": Min(f"{prefix}{dest}__name"),
+        }
 
-    def _dest(row, fields) -> tuple:
-        return tuple(row[field] for field in fields)
+    dest_names_of = ("dest_code", "dest_city", "dest_name")
 
     # 1. Clicks: the rollups, grouped by day, channel and destination.
-    for row in rollups.values("day", "channel", *link_dest).annotate(
-        p=Sum("previews"), v=Sum("visits"), u=Sum("unique_visitors")
-    ):
-        add(
-            row["day"],
-            row["channel"],
-            _dest(row, link_dest),
-            previews=row["p"],
-            visits=row["v"],
-            visitors=row["u"],
-        )
+    feed(
+        rollups.values("day", "channel", f"link__{dest}_id")
+        .annotate(**dest_of("link__"), p=Sum("previews"), v=Sum("visits"), u=Sum("unique_visitors"))
+        .values_list("day", "channel", f"link__{dest}_id", *dest_names_of, "p", "v", "u"),
+        ("previews", "visits", "visitors"),
+    )
     # 2. Shares: the links made.
-    for row in (
+    feed(
         links.annotate(d=TruncDate("created_at", tzinfo=tz))
-        .values("d", "channel", *dest_fields)
-        .annotate(n=Count("pk"))
-    ):
-        add(row["d"], row["channel"], _dest(row, dest_fields), shares=row["n"])
+        .values("d", "channel", f"{dest}_id")
+        .annotate(**dest_of(""), n=Count("pk"))
+        .values_list("d", "channel", f"{dest}_id", *dest_names_of, "n"),
+        ("shares",),
+    )
     # 3. Presses of the share buttons.
-    for row in (
+    feed(
         intents.annotate(d=TruncDate("at", tzinfo=tz))
-        .values("d", "channel", *link_dest)
-        .annotate(n=Count("pk"))
-    ):
-        add(row["d"], row["channel"], _dest(row, link_dest), share_intents=row["n"])
+        .values("d", "channel", f"link__{dest}_id")
+        .annotate(**dest_of("link__"), n=Count("pk"))
+        .values_list("d", "channel", f"link__{dest}_id", *dest_names_of, "n"),
+        ("share_intents",),
+    )
     # 4. Conversions and their revenue (net of refunds).
-    for row in (
+    feed(
         conversions.annotate(d=TruncDate("at", tzinfo=tz))
-        .values("d", "channel", *link_dest)
+        .values("d", "channel", f"link__{dest}_id")
         .annotate(
+            **dest_of("link__"),
             s=Count("pk", filter=Q(kind="signup")),
             t=Count("pk", filter=Q(kind="trip_created")),
             b=Count("pk", filter=Q(kind="booking")),
             r=Sum(F("amount_cents") - F("reversed_cents"), filter=Q(kind="booking")),
         )
-    ):
-        add(
-            row["d"],
-            row["channel"],
-            _dest(row, link_dest),
-            signups=row["s"],
-            trips_created=row["t"],
-            bookings=row["b"],
-            revenue_cents=row["r"],
-        )
+        .values_list("d", "channel", f"link__{dest}_id", *dest_names_of, "s", "t", "b", "r"),
+        ("signups", "trips_created", "bookings", "revenue_cents"),
+    )
+
+    def metrics(counts: list[int]) -> DashboardMetrics:
+        return DashboardMetrics(**dict(zip(DASHBOARD_COUNTS, counts, strict=True)))
+
+    totals = DashboardMetrics()
+    days = {
+        first + dt.timedelta(days=n): DashboardMetrics() for n in range((last - first).days + 1)
+    }
+    channels = {value: DashboardMetrics() for value in ShareChannel.values}
+    cells: dict = {}
+    for (day, chan), counts in cell_counts.items():
+        cells[(day, chan)] = cell = metrics(counts)
+        amounts = {key: getattr(cell, key) for key in DASHBOARD_COUNTS}
+        for target in (totals, days[day], channels[chan]):
+            target.add(**amounts)
+    destinations: dict = {
+        dest_id: (*dest_names[dest_id], metrics(counts)) for dest_id, counts in dest_counts.items()
+    }
+
     # 5-8. Sharers: distinct people, counted per grouping.
     totals.sharers = links.aggregate(n=Count("sharer", distinct=True))["n"]
     for row in (
@@ -333,31 +384,43 @@ def dashboard_get(
     for row in links.values(f"{dest}_id").annotate(n=Count("sharer", distinct=True)):
         if row[f"{dest}_id"] in destinations:
             destinations[row[f"{dest}_id"]][2].sharers = row["n"]
-    # 9-10. Top sharers: by visitors brought, then what those visitors did.
+    # 9-10. Top sharers: by visitors brought, grouped by sharer alone (not joined to their
+    # names for every rollup row); then the ten's names and what their visitors did.
     ranked = list(
-        rollups.values(
-            "link__sharer_id", "link__sharer__first_name", "link__sharer__profile__display_name"
-        )
+        rollups.values("link__sharer_id")
         .annotate(v=Sum("unique_visitors"))
         .filter(v__gt=0)
-        .order_by("-v", "link__sharer_id")[:top]
+        .order_by("-v", "link__sharer_id")
+        .values_list("link__sharer_id", "v")[:top]
     )
-    done = {
-        row["link__sharer_id"]: row
-        for row in conversions.filter(link__sharer_id__in=[r["link__sharer_id"] for r in ranked])
-        .values("link__sharer_id")
-        .annotate(s=Count("pk", filter=Q(kind="signup")), b=Count("pk", filter=Q(kind="booking")))
+
+    def converted(kind: str) -> Subquery:
+        return Subquery(
+            conversions.filter(link__sharer_id=OuterRef("pk"), kind=kind)
+            .values("link__sharer_id")
+            .annotate(n=Count("pk"))
+            .values("n"),
+            output_field=IntegerField(),
+        )
+
+    people = {
+        row["pk"]: row
+        for row in get_user_model()
+        .objects.filter(pk__in=[sharer_id for sharer_id, _ in ranked])
+        .annotate(s=converted("signup"), b=converted("booking"))
+        .values("pk", "first_name", "profile__display_name", "s", "b")
     }
     top_sharers = [
         {
             "first_name": _first_name(
-                row["link__sharer__first_name"], row["link__sharer__profile__display_name"]
+                people.get(sharer_id, {}).get("first_name"),
+                people.get(sharer_id, {}).get("profile__display_name"),
             ),
-            "visitors": row["v"],
-            "signups": done.get(row["link__sharer_id"], {}).get("s", 0),
-            "bookings": done.get(row["link__sharer_id"], {}).get("b", 0),
+            "visitors": visitors,
+            "signups": people.get(sharer_id, {}).get("s") or 0,
+            "bookings": people.get(sharer_id, {}).get("b") or 0,
         }
-        for row in ranked
+        for sharer_id, visitors in ranked
     ]
     return Dashboard(
         first=first,
@@ -380,3 +443,44 @@ def _first_name(first_name: str | None, display_name: str | None) -> str:
         return first_name.split()[0]
     words = (display_name or "").split()
     return words[0] if words else "?"
+
+
+# --- Incentives: a sharer's credit ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RewardBalance:
+    """A sharer's referral credit, for their account page."""
+
+    available_cents: int  # to spend on their next trip
+    reserved_cents: int  # set aside on a share of a checkout still running
+    spent_cents: int  # paid part of a booking
+    friends: int  # friends whose booking earned a reward (reversed ones not counted)
+    currency: str
+
+    @property
+    def any(self) -> bool:
+        return bool(self.friends or self.available_cents or self.reserved_cents)
+
+
+def reward_balance_get(*, user) -> RewardBalance:
+    """Two queries: the rewards' totals, then their uses by state."""
+    currency = settings.SIDEBYSIDE["CURRENCY"]
+    earned = Q(state=Reward.State.EARNED)
+    totals = Reward.objects.filter(sharer=user, currency=currency).aggregate(
+        available=Sum(F("amount_cents") - F("used_cents") - F("reversed_cents"), filter=earned),
+        friends=Count("pk", filter=~Q(state=Reward.State.REVERSED)),
+    )
+    uses = dict(
+        RewardUse.objects.filter(reward__sharer=user, reward__currency=currency)
+        .values("state")
+        .annotate(n=Sum("amount_cents"))
+        .values_list("state", "n")
+    )
+    return RewardBalance(
+        available_cents=totals["available"] or 0,
+        reserved_cents=uses.get(RewardUse.State.RESERVED) or 0,
+        spent_cents=uses.get(RewardUse.State.SPENT) or 0,
+        friends=totals["friends"] or 0,
+        currency=currency,
+    )

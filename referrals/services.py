@@ -9,12 +9,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 from django_ratelimit.core import get_usage
 
 from booking.errors import TripNotFound
-from booking.models import Trip
+from booking.models import Ticket, Trip
 from groups.models import Membership
+from payments.models import Checkout, Share
 from referrals import tracking
 from referrals.errors import (
     NotATraveller,
@@ -25,6 +27,10 @@ from referrals.errors import (
 from referrals.models import (
     Click,
     Consent,
+    Conversion,
+    ConversionKind,
+    Reward,
+    RewardUse,
     ShareChannel,
     ShareIntent,
     ShareLink,
@@ -214,3 +220,193 @@ def click_record(request, code: str) -> ClickOutcome:
     visitor = _visitor_for(request, consent)
     Click.objects.create(**row, visitor=visitor)
     return ClickOutcome(link=link, is_preview=False, visitor=visitor)
+
+
+# --- Incentives: rewards and the credit they give (docs/referrals.md, "Incentives") ------
+#
+# Locks are always taken rewards first (sorted by id), then their uses: earning, reserving,
+# releasing, spending and reversing may run at once (two checkouts of the same sharer, a
+# refund of the friend) without a deadlock, and each re-reads under its lock.
+
+
+def incentive_on() -> bool:
+    return bool(settings.REFERRALS["INCENTIVE"])
+
+
+def reward_earn(*, conversion: Conversion) -> Reward | None:
+    """A friend's booking was credited to a share (``conversion``, kind ``booking``): with
+    ``REFERRALS["INCENTIVE"]`` on, its sharer earns ``REWARD_CENTS`` of credit, once per
+    friend ever (the first booking that came through someone's share; a later one, through
+    any link, earns nothing: the unique constraint). Never for the sharer themselves
+    (attribution already skips one's own links; checked again here and by a constraint).
+    Nothing when the incentive is off, the amount is not positive, or the row exists."""
+    if not incentive_on() or conversion.kind != ConversionKind.BOOKING:
+        return None
+    amount = int(settings.REFERRALS["REWARD_CENTS"])
+    sharer_id = conversion.link.sharer_id
+    if amount <= 0 or conversion.user_id is None or conversion.user_id == sharer_id:
+        return None
+    try:
+        with transaction.atomic():
+            return Reward.objects.create(
+                sharer_id=sharer_id,
+                friend_id=conversion.user_id,
+                conversion=conversion,
+                link=conversion.link,
+                amount_cents=amount,
+                currency=(conversion.currency or settings.SIDEBYSIDE["CURRENCY"]).upper(),
+                earned_at=conversion.at,
+            )
+    except IntegrityError:
+        return None  # this friend already earned someone a reward
+
+
+def reward_reverse(*, booking_id: int, friend_id: int) -> Reward | None:
+    """The friend's booking was refunded (``booking.ticket_refunded``). Once the friend no
+    longer travels (none of their tickets of that booking is valid) they did not convert:
+    the reward's unspent part is taken back (``reversed_cents``) and it is ``reversed``;
+    a part reserved at a checkout is taken back when released, a part spent stays spent
+    (the sharer's own booking stands; nobody is charged afterwards). A reward already
+    ``spent`` in full is left as it is. A friend who cancels one leg and keeps another
+    still travels: nothing changes. Idempotent."""
+    with transaction.atomic():
+        reward_id = (
+            Reward.objects.filter(conversion__booking_id=booking_id, conversion__user_id=friend_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if reward_id is None:
+            return None
+        reward = Reward.objects.select_for_update().get(pk=reward_id)
+        if reward.state != Reward.State.EARNED:
+            return reward
+        if Ticket.objects.filter(
+            booking_id=booking_id, traveller_id=friend_id, state=Ticket.State.VALID
+        ).exists():
+            return reward
+        reward.reversed_cents = reward.amount_cents - reward.used_cents
+        reward.state = Reward.State.REVERSED
+        reward.reversed_at = timezone.now()
+        reward.save(update_fields=["reversed_cents", "state", "reversed_at"])
+    return reward
+
+
+class RewardCredits:
+    """The credit source ``referrals`` registers with ``payments.credits`` (in
+    ``ReferralsConfig.ready``): a sharer's rewards pay part of their own share. Called
+    inside the payments' transactions; oldest reward first."""
+
+    def available(self, *, user_ids: list[int], currency: str) -> dict[int, int]:
+        rows = (
+            Reward.objects.filter(
+                sharer_id__in=user_ids, state=Reward.State.EARNED, currency=currency.upper()
+            )
+            .values("sharer_id")
+            .annotate(left=Sum(F("amount_cents") - F("used_cents") - F("reversed_cents")))
+        )
+        return {row["sharer_id"]: row["left"] for row in rows if row["left"] > 0}
+
+    def reserve(self, *, share, cents: int) -> int:
+        rewards = Reward.objects.select_for_update().filter(
+            sharer_id=share.traveller_id,
+            state=Reward.State.EARNED,
+            currency=share.currency.upper(),
+        )
+        wanted, uses = cents, []
+        for reward in rewards.order_by("earned_at", "pk"):
+            take = min(reward.left_cents, wanted)
+            if take <= 0:
+                continue
+            Reward.objects.filter(pk=reward.pk).update(used_cents=F("used_cents") + take)
+            uses.append(RewardUse(reward=reward, share_id=share.pk, amount_cents=take))
+            wanted -= take
+            if not wanted:
+                break
+        RewardUse.objects.bulk_create(uses)
+        return cents - wanted
+
+    def release(self, *, share_ids: list[int]) -> int:
+        return reward_uses_release(share_ids=share_ids)
+
+
+def _uses_locked(share_ids, state: str) -> tuple[dict[int, Reward], list[RewardUse]]:
+    """Under the caller's transaction: the rewards behind these shares' uses, then the
+    uses still in ``state``, both locked (rewards first, by id)."""
+    reward_ids = sorted(
+        set(
+            RewardUse.objects.filter(share_id__in=share_ids, state=state).values_list(
+                "reward_id", flat=True
+            )
+        )
+    )
+    if not reward_ids:
+        return {}, []
+    rewards = {
+        r.pk: r for r in Reward.objects.select_for_update().filter(pk__in=reward_ids).order_by("pk")
+    }
+    uses = list(
+        RewardUse.objects.select_for_update()
+        .filter(share_id__in=share_ids, state=state, reward_id__in=reward_ids)
+        .order_by("pk")
+    )
+    return rewards, uses
+
+
+@transaction.atomic
+def reward_uses_release(*, share_ids) -> int:
+    """The shares were dropped or their checkout cancelled: their reserved credit goes
+    back to its rewards (to be spent on another checkout) — except the part of a reward
+    reversed meanwhile, which is taken back now. Idempotent. Returns the cents released."""
+    rewards, uses = _uses_locked(list(share_ids), RewardUse.State.RESERVED)
+    released = 0
+    for use in uses:
+        reward = rewards[use.reward_id]
+        reward.used_cents -= use.amount_cents
+        if reward.state == Reward.State.REVERSED:
+            reward.reversed_cents += use.amount_cents
+        released += use.amount_cents
+    for reward in rewards.values():
+        reward.save(update_fields=["used_cents", "reversed_cents"])
+    RewardUse.objects.filter(pk__in=[u.pk for u in uses]).update(
+        state=RewardUse.State.RELEASED, updated_at=timezone.now()
+    )
+    return released
+
+
+@transaction.atomic
+def reward_uses_spend(*, trip_id: int) -> int:
+    """The trip's booking is confirmed (``booking.booking_confirmed``): the credit
+    reserved on its captured shares is spent, and a reward spent in full is ``spent``.
+    Idempotent. Returns the cents spent now."""
+    share_ids = list(
+        Share.objects.filter(
+            checkout__trip_id=trip_id,
+            checkout__state=Checkout.State.CONFIRMED,
+            state=Share.State.CAPTURED,
+            credit_cents__gt=0,
+        ).values_list("pk", flat=True)
+    )
+    if not share_ids:
+        return 0
+    rewards, uses = _uses_locked(share_ids, RewardUse.State.RESERVED)
+    if not uses:
+        return 0
+    now = timezone.now()
+    RewardUse.objects.filter(pk__in=[u.pk for u in uses]).update(
+        state=RewardUse.State.SPENT, updated_at=now
+    )
+    still_reserved = set(
+        RewardUse.objects.filter(
+            reward_id__in=list(rewards), state=RewardUse.State.RESERVED
+        ).values_list("reward_id", flat=True)
+    )
+    for reward in rewards.values():
+        if (
+            reward.state == Reward.State.EARNED
+            and reward.left_cents == 0
+            and reward.pk not in still_reserved
+        ):
+            reward.state = Reward.State.SPENT
+            reward.spent_at = now
+            reward.save(update_fields=["state", "spent_at"])
+    return sum(u.amount_cents for u in uses)

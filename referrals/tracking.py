@@ -4,6 +4,7 @@ network address under a salt that changes every day.
 """
 
 import datetime as dt
+import functools
 import re
 
 from crawlerdetect import CrawlerDetect
@@ -42,10 +43,27 @@ def crawler_name(user_agent: str) -> str | None:
     match = _PREVIEW_FETCHERS.search(user_agent)
     if match:
         return match.group(0).lower()
+    if len(user_agent) <= _REMEMBERED_AGENT_LENGTH:
+        return _crawler_detected(user_agent)
+    return _crawler_detect(user_agent)
+
+
+# crawlerdetect's one regular expression (its thousands of crawler names as alternatives)
+# takes about half a millisecond to search a browser's user agent: the most expensive
+# step of a landing request. Browsers send few distinct user agents (versions and devices
+# repeat), so each answer is kept, in a bounded cache (thread-safe); an overlong user
+# agent is checked and not kept, so nobody can fill the cache with huge strings.
+_REMEMBERED_AGENT_LENGTH = 512
+
+
+def _crawler_detect(user_agent: str) -> str | None:
     detector = CrawlerDetect()  # cheap; one per call keeps it thread-safe
     if detector.is_crawler(user_agent):
         return (detector.get_matches() or "crawler").lower()
     return None
+
+
+_crawler_detected = functools.lru_cache(maxsize=4096)(_crawler_detect)
 
 
 def user_agent_family(user_agent: str) -> str:

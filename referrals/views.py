@@ -48,11 +48,10 @@ def _remember_visitor(response, visitor) -> None:
 @never_cache
 def landing(request, code: str):
     try:
-        if request.method == "GET":
-            outcome = services.click_record(request, code)
-            landing = landing_for(link=outcome.link)
-        else:  # HEAD: answer, count nothing
-            outcome, landing = None, landing_get(code=code)
+        # The click reads the link through the landing's cache entry, so the page's data
+        # costs no query once the code has been seen (selectors.landing_get).
+        outcome = services.click_record(request, code) if request.method == "GET" else None
+        landing = landing_get(code=code)  # HEAD: answer, count nothing
     except ShareLinkNotFound as exc:
         raise Http404(str(exc.message)) from exc
     page_url = request.build_absolute_uri(reverse("referral_landing", args=[code]))

@@ -35,7 +35,16 @@ ROLES = ("anonymous", "stranger", "member", "organiser")
 
 # Route prefixes whose every route must have rows, and the routes left out on purpose:
 # the catalog (public, read-only data about trains and events) and the API's own docs.
-CHECKED_PREFIXES = ("api/", "trips/", "join/", "account/", "events/", "pay/", "staff/")
+CHECKED_PREFIXES = (
+    "api/",
+    "trips/",
+    "join/",
+    "account/",
+    "events/",
+    "pay/",
+    "staff/",
+    "tickets/",
+)
 NOT_IN_TABLE = {
     # The goodbye page after an account is deleted: it shows the confirmation code kept in
     # the (new, anonymous) session, whoever asks (tests/groups/test_account.py).
@@ -402,6 +411,40 @@ def _checkout_body(w) -> dict:
     return {"deadline_hours": "24", "policy": "go_ahead"}
 
 
+def _members_ticket(w) -> int:
+    """The member's ticket on the world trip, booked straight through booking's service
+    (no checkout, no Stripe): cancelling it refunds nothing, so no sandbox is needed."""
+    from booking.models import SeatAllocation
+    from booking.services import TicketItem, booking_confirm
+
+    _checkout_ready(w)
+    allocation = SeatAllocation.objects.get(leg__trip=w.trip, user=w.member, state="held")
+    fare = allocation.leg.fares.get(user=w.member)
+    booking = booking_confirm(
+        trip_id=w.trip.pk,
+        items=[
+            TicketItem(
+                allocation_id=allocation.pk,
+                traveller_id=w.member.pk,
+                leg_id=allocation.leg_id,
+                fare_class_id=fare.fare_class_id,
+                passenger_type_id=fare.passenger_type_id,
+                discount_card_id=None,
+                price_cents=4500,
+                currency="EUR",
+            )
+        ],
+    )
+    return booking.tickets.get().pk
+
+
+def _pay_started(w) -> None:
+    from payments import services as payment_services
+
+    _checkout_ready(w)
+    payment_services.checkout_start(trip_id=w.trip.pk, by=w.organiser)
+
+
 PAY_ROUTES = [
     Route(
         "POST",
@@ -424,6 +467,40 @@ PAY_ROUTES = [
         lambda w: f"/pay/{_pay_token(w)}/sync/",
         _statuses(404, 404, 404, 404),
         lambda w: {"payment_id": "1"},
+    ),
+    # The trip page's checkout panel (plan.js fetches it on payment events): the trip's
+    # active travellers, as the trip page's plan.
+    Route(
+        "GET",
+        "trip_checkout_panel",
+        lambda w: (_pay_started(w), f"/trips/{w.trip.pk}/checkout/panel/")[1],
+        _statuses(LOGIN, 404, 200, 200, pending=403),
+    ),
+    # Cancelling a ticket: its traveller only (the organiser neither). The page's POST
+    # answers with a redirect to the result; the API's GET is the quote.
+    Route(
+        "GET",
+        "ticket_cancel",
+        lambda w: f"/tickets/{_members_ticket(w)}/cancel/",
+        _statuses(LOGIN, 404, 200, 404),
+    ),
+    Route(
+        "POST",
+        "ticket_cancel",
+        lambda w: f"/tickets/{_members_ticket(w)}/cancel/",
+        _statuses(LOGIN, 404, 302, 404),
+    ),
+    Route(
+        "GET",
+        "api-ticket-cancel",
+        lambda w: f"/api/tickets/{_members_ticket(w)}/cancel/",
+        _statuses(403, 404, 200, 404),
+    ),
+    Route(
+        "POST",
+        "api-ticket-cancel",
+        lambda w: f"/api/tickets/{_members_ticket(w)}/cancel/",
+        _statuses(403, 404, 200, 404),
     ),
 ]
 PAGE_ROUTES = [

@@ -11,7 +11,13 @@ sandbox (no ``FACEBOOK_APP_ID``) can show a login dialog in a browser. It plays:
 - ``GET /{version}/debug_token``, ``/{version}/me`` (``fields`` honoured),
   ``/{version}/me/friends`` (only friends who use the app, paged with ``limit``/``after``),
   ``/{version}/me/permissions``; each also without the version, as Facebook allows;
-- errors in Facebook's JSON shape, and on demand: a slow user, a queued error or answer.
+- errors in Facebook's JSON shape, and on demand: a slow user, a queued error or answer;
+- ``GET /dialog/share`` (the Share Dialog by URL redirect): checks ``app_id``, ``href`` and
+  ``redirect_uri``, fetches ``href`` as Facebook's crawler does (user agent
+  ``facebookexternalhit/1.1``, once per URL: Facebook caches its scrape) and shows the card
+  its Open Graph tags make, with "Post" and "Cancel". Both go back to ``redirect_uri`` with
+  nothing added, as the real dialog does: the app is never told whether a post was made.
+  Tests read ``fake.scrapes`` (every crawler fetch) and ``fake.posts`` (what was posted).
 
 Tokens and codes are HMACs of a random secret per server instance: deterministic within a
 run, unguessable across runs. Everything is kept in memory; ``stop()`` forgets it all.
@@ -31,7 +37,10 @@ import secrets
 import signal
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -50,6 +59,11 @@ USER_FIELDS = frozenset(
 # What another app user may see of a friend: never their e-mail address.
 FRIEND_FIELDS = USER_FIELDS - {"email"}
 _VERSION_PREFIX = re.compile(r"^/(v\d+\.\d+)(/.*)?$")
+# What Facebook's link crawler says it is (developers.facebook.com, "The Facebook Crawler").
+CRAWLER_USER_AGENT = "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
+# The crawler reads only the start of a page: the tags must come early (in <head>).
+SCRAPE_MAX_BYTES = 1024 * 1024
+SCRAPE_TIMEOUT_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,28 @@ class _Grant:
     issued_at: int = 0
     expires_at: int = 0
     used: bool = False
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """One fetch of a shared link by the fake's crawler and the tags it read there."""
+
+    url: str
+    status: int | None  # None: no answer at all (``error`` says why)
+    tags: dict[str, str]  # <meta property|name=…>: the first value of each
+    error: str = ""
+    body: str = ""  # the page as read (its first SCRAPE_MAX_BYTES)
+
+
+@dataclass(frozen=True)
+class SharedPost:
+    """What a person posted through the Share Dialog ("Post" pressed)."""
+
+    app_id: str
+    href: str
+    card: Scrape
+    message: str = ""
+    hashtag: str = ""
 
 
 @dataclass
@@ -199,6 +235,10 @@ class FakeFacebook:
         self.requests: list[RecordedRequest] = []
         # Bugs of the fake itself, answered 500; the tests' fixture fails on any.
         self.errors: list[str] = []
+        # The Share Dialog: every crawler fetch, and what was posted (the app never knows).
+        self.scrapes: list[Scrape] = []
+        self.posts: list[SharedPost] = []
+        self._scrape_cache: dict[str, Scrape] = {}
         self._secret = secrets.token_bytes(32)
         self._serial = 0
         self._lock = threading.RLock()
@@ -385,6 +425,149 @@ class FakeFacebook:
             "error_reason": "user_denied",
         } | ({"state": params["state"]} if "state" in params else {})
         return _url_with(redirect_uri, answer) + "#_=_"
+
+    # --- the Share Dialog ---------------------------------------------------------------
+
+    def _share_check(self, params: dict) -> tuple[FakeApp, str, str]:
+        app = self.apps.get(params.get("app_id", ""))
+        if app is None:
+            raise _PageError(
+                "Invalid App ID",
+                "The app id in this link is not known to the sandbox: check FACEBOOK_APP_ID.",
+            )
+        href = params.get("href", "")
+        parts = urlsplit(href)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _PageError("Invalid href", "The parameter href must be an absolute URL.")
+        redirect_uri = params.get("redirect_uri", "")
+        parts = urlsplit(redirect_uri)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _PageError("Invalid redirect_uri", "redirect_uri must be an absolute URL.")
+        if app.redirect_uri_prefixes and not redirect_uri.startswith(app.redirect_uri_prefixes):
+            raise _PageError(
+                "Can't load URL",
+                "The domain of this URL isn't included in the app's domains.",
+            )
+        return app, href, redirect_uri
+
+    def scrape(self, url: str, *, fresh: bool = False) -> Scrape:
+        """The card of ``url``: its Open Graph tags, fetched as Facebook's crawler does.
+        Facebook keeps a scrape and reuses it for later shares of the same URL (until
+        someone asks its Sharing Debugger to scrape again): so does this, unless ``fresh``."""
+        with self._lock:
+            cached = None if fresh else self._scrape_cache.get(url)
+        if cached is not None:
+            return cached
+        request = urllib.request.Request(
+            url, headers={"User-Agent": CRAWLER_USER_AGENT, "Accept": "text/html,*/*;q=0.8"}
+        )
+        # No proxy from the environment: the shared page is on this machine in the sandbox.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=SCRAPE_TIMEOUT_SECONDS) as answer:
+                body = answer.read(SCRAPE_MAX_BYTES)
+                charset = answer.headers.get_content_charset() or "utf-8"
+                status, final_url = answer.status, answer.url
+            page = body.decode(charset, "replace")
+            scraped = Scrape(final_url, status, open_graph_read(page), body=page)
+        except urllib.error.HTTPError as error:
+            scraped = Scrape(url, error.code, {}, error=f"HTTP {error.code}")
+        except (OSError, ValueError) as error:
+            scraped = Scrape(url, None, {}, error=repr(error))
+        with self._lock:
+            self.scrapes.append(scraped)
+            self._scrape_cache[url] = scraped
+        return scraped
+
+    def share_page(self, version: str | None, params: dict) -> str:
+        app, href, _redirect_uri = self._share_check(params)
+        card = self.scrape(href)
+        tags = card.tags
+        # Facebook shows the page's canonical URL (og:url) and its domain.
+        shown_url = tags.get("og:url") or card.url
+        title = tags.get("og:title") or shown_url
+        base = f"/{version}/dialog/share" if version else "/dialog/share"
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
+            for name, value in params.items()
+            if name != "message"
+        )
+        image = tags.get("og:image", "")
+        # Facebook shows the picture from its own copy (fetched by its crawler), not from
+        # the shared site: the person's browser never asks the site for it.
+        proxied = "/safe_image.php?" + urlencode({"url": image})
+        picture = (
+            f'<img data-card-image="{html.escape(image)}" src="{html.escape(proxied)}" alt="" '
+            'style="width:100%;aspect-ratio:1.91/1;object-fit:cover;display:block">'
+            if image
+            else ""
+        )
+        failed = (
+            '<p data-card-error role="alert">The link could not be read '
+            f"({html.escape(card.error or str(card.status))}): only the address will show.</p>"
+            if card.error or card.status != 200
+            else ""
+        )
+        hashtag = params.get("hashtag", "")
+        cancel = f"{base}/cancel?{urlencode(params)}"
+        return _page(
+            "Share on Facebook",
+            f"<p><strong>{html.escape(app.name)}</strong> offers this link. You choose "
+            "whether to post it; the app will not know.</p>"
+            f'<form method="get" action="{html.escape(base)}/post" data-share-form>{hidden}'
+            '<label for="message">Say something about this (optional)</label>'
+            '<textarea id="message" name="message" rows="2" style="width:100%"></textarea>'
+            f'<article class="share-card" data-share-card data-card-url="{html.escape(shown_url)}"'
+            ' style="background:#fff;border:1px solid #ccd0d5;border-radius:.5rem;'
+            'overflow:hidden;margin:.75rem 0">'
+            f'{picture}<div style="padding:.5rem .75rem">'
+            f'<p data-card-domain style="margin:0;color:#606770;text-transform:uppercase;'
+            f'font-size:.8rem">{html.escape(urlsplit(shown_url).netloc)}</p>'
+            f'<h2 data-card-title style="margin:.25rem 0;font-size:1.05rem">'
+            f"{html.escape(title)}</h2>"
+            f'<p data-card-description style="margin:0;color:#606770">'
+            f"{html.escape(tags.get('og:description', ''))}</p></div></article>"
+            f"{failed}"
+            + (f"<p data-card-hashtag>{html.escape(hashtag)}</p>" if hashtag else "")
+            + '<p><button type="submit" data-share-post>Post</button> '
+            f'<a class="cancel" data-share-cancel href="{html.escape(cancel)}">Cancel</a>'
+            "</p></form>",
+        )
+
+    def safe_image(self, url: str) -> tuple[int, str, bytes]:
+        """The picture of a card, fetched by the crawler: only an ``og:image`` already read
+        in a scrape (not an open proxy)."""
+        with self._lock:
+            known = any(scrape.tags.get("og:image") == url for scrape in self.scrapes)
+        if not known:
+            return 404, "text/plain", b"not the picture of a shared link"
+        request = urllib.request.Request(url, headers={"User-Agent": CRAWLER_USER_AGENT})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=SCRAPE_TIMEOUT_SECONDS) as answer:
+                kind = answer.headers.get("Content-Type", "application/octet-stream")
+                return 200, kind, answer.read(8 * SCRAPE_MAX_BYTES)
+        except (OSError, ValueError) as error:
+            return 502, "text/plain", repr(error).encode()
+
+    def share_post(self, params: dict) -> str:
+        """Post pressed: the post is kept here (``posts``); the person goes back to
+        ``redirect_uri`` with nothing added, so the app cannot tell a post from a cancel."""
+        app, href, redirect_uri = self._share_check(params)
+        post = SharedPost(
+            app.id,
+            href,
+            self.scrape(href),
+            message=params.get("message", ""),
+            hashtag=params.get("hashtag", ""),
+        )
+        with self._lock:
+            self.posts.append(post)
+        return redirect_uri
+
+    def share_cancel(self, params: dict) -> str:
+        _app, _href, redirect_uri = self._share_check(params)
+        return redirect_uri
 
     # --- the Graph API -----------------------------------------------------------------
 
@@ -653,6 +836,36 @@ class FakeFacebook:
         )
 
 
+class _OpenGraphReader(HTMLParser):
+    # Like Facebook's crawler: <meta property=… content=…> (and name=…, for twitter:*)
+    # in the page's <head>, the first value of each; nothing after </head>.
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: dict[str, str] = {}
+        self._head_done = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "body":
+            self._head_done = True
+        if tag != "meta" or self._head_done:
+            return
+        attributes = dict(attrs)
+        name = attributes.get("property") or attributes.get("name")
+        if name and attributes.get("content") is not None:
+            self.tags.setdefault(name, attributes["content"])
+
+    def handle_endtag(self, tag):
+        if tag == "head":
+            self._head_done = True
+
+
+def open_graph_read(page: str) -> dict[str, str]:
+    reader = _OpenGraphReader()
+    reader.feed(page)
+    reader.close()
+    return reader.tags
+
+
 class _PageError(Exception):
     def __init__(self, title: str, text: str):
         super().__init__(title)
@@ -750,6 +963,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._redirect(fake.dialog_choose(params))
             elif path == "dialog/oauth/cancel":
                 self._redirect(fake.dialog_cancel(params))
+            elif path == "safe_image.php":
+                status, kind, data = fake.safe_image(params.get("url", ""))
+                self._send(status, kind, data)
+            elif path == "dialog/share":
+                self._send(200, "text/html; charset=utf-8", fake.share_page(version, params))
+            elif path == "dialog/share/post":
+                self._redirect(fake.share_post(params))
+            elif path == "dialog/share/cancel":
+                self._redirect(fake.share_cancel(params))
             else:
                 answer = fake.graph(method, version, path, params, self.headers)
                 self._send_json(200, answer, version)
@@ -775,8 +997,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _redirect(self, location: str) -> None:
         self._send(302, "text/plain", "", {"Location": location})
 
-    def _send(self, status: int, content_type: str, body: str, headers=None) -> None:
-        data = body.encode("utf-8")
+    def _send(self, status: int, content_type: str, body: str | bytes, headers=None) -> None:
+        data = body if isinstance(body, bytes) else body.encode("utf-8")
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)

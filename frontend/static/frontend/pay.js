@@ -30,20 +30,24 @@
     return fill(gettext("%(minutes)s min left"), { minutes: Math.max(minutes, 1) });
   }
 
+  // The clocks are found again at each tick: the trip page's checkout panel may be
+  // replaced by a fresh one (plan.js, "sidebyside:checkout-updated").
+  function countdownTick() {
+    document.querySelectorAll("[data-countdown]").forEach((clock) => {
+      const left = clock.querySelector("[data-countdown-left]");
+      const deadline = Date.parse(clock.dataset.countdown);
+      if (left && !Number.isNaN(deadline)) {
+        left.textContent = "(" + countdownText(deadline - Date.now()) + ")";
+      }
+    });
+  }
+
+  let countdownTimer = null;
   function countdownStart() {
-    const clocks = document.querySelectorAll("[data-countdown]");
-    if (!clocks.length) return;
-    const tick = () => {
-      clocks.forEach((clock) => {
-        const left = clock.querySelector("[data-countdown-left]");
-        const deadline = Date.parse(clock.dataset.countdown);
-        if (left && !Number.isNaN(deadline)) {
-          left.textContent = "(" + countdownText(deadline - Date.now()) + ")";
-        }
-      });
-    };
-    tick();
-    window.setInterval(tick, 30000);
+    countdownTick();
+    if (countdownTimer === null && document.querySelector("[data-countdown]")) {
+      countdownTimer = window.setInterval(countdownTick, 30000);
+    }
   }
 
   // --- The pay form ------------------------------------------------------------------------
@@ -177,6 +181,7 @@
 
   function start() {
     countdownStart();
+    document.addEventListener("sidebyside:checkout-updated", countdownStart);
     document.querySelectorAll("[data-pay-form]").forEach(payFormStart);
   }
 

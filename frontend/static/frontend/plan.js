@@ -16,6 +16,15 @@ const PONG_TIMEOUT_MS = 8_000;
 const BACKOFF_MAX_MS = 30_000;
 // Events this module applies itself; any other kind → ask for a snapshot.
 const SIMPLE = new Set(["seat_held", "seated_together", "seat_released", "holds_expired", "vote_cast"]);
+// Paying (payments/services.py, booking/services.py): the checkout part of the page is
+// drawn by the server, so these fetch it again (refreshCheckout). Those in CHECKOUT_ONLY
+// change nothing of the plan's snapshot; the others also change the trip (frozen for
+// checkout, seats sold or freed), so a snapshot is asked for as for any other event.
+const CHECKOUT = new Set([
+  "checkout_started", "shares_changed", "checkout_grace", "checkout_cancelled",
+  "booking_confirmed", "ticket_cancelled",
+]);
+const CHECKOUT_ONLY = new Set(["shares_changed", "checkout_grace"]);
 
 // Django's JavaScript catalog (/jsi18n/) defines gettext and ngettext; without it, English.
 // The calls below use these names so that makemessages -d djangojs finds the strings.
@@ -62,6 +71,8 @@ const state = {
   nextId: 1,
   pending: new Map(), // request id → what to say when it is acknowledged
   refreshing: null,
+  checkoutFetch: null, // the checkout panel's fetch under way
+  checkoutAgain: false, // another checkout event came meanwhile: fetch once more
 };
 
 const legName = () => root.dataset.leg;
@@ -165,8 +176,12 @@ function onEvent(event) {
   state.version = event.version;
   state.recent.push(event);
   if (state.recent.length > 100) state.recent.shift();
-  const applied = SIMPLE.has(event.kind) && applyEvent(event);
+  const applied = CHECKOUT_ONLY.has(event.kind) || (SIMPLE.has(event.kind) && applyEvent(event));
   render();
+  if (CHECKOUT.has(event.kind)) {
+    refreshCheckout();
+    announceCheckout(event);
+  }
   if (!applied) requestSnapshot();
 }
 
@@ -179,7 +194,7 @@ function onSnapshot(snapshot, { drawn = false } = {}) {
   state.snapshot = snapshot;
   state.version = snapshot.version;
   for (const event of replay) {
-    if (!SIMPLE.has(event.kind) || !applyEvent(event)) {
+    if (!CHECKOUT_ONLY.has(event.kind) && (!SIMPLE.has(event.kind) || !applyEvent(event))) {
       requestSnapshot();
       break;
     }
@@ -303,7 +318,8 @@ function render() {
 
   // Who is here.
   const seatOf = new Map(leg.seats.map((s) => [s.user_id, s]));
-  for (const item of root.querySelectorAll("[data-traveller]")) {
+  // Only "Who is here": the checkout panel's payment statuses carry data-traveller too.
+  for (const item of root.querySelectorAll("[data-plan-travellers] [data-traveller]")) {
     const member = members.get(Number(item.dataset.traveller));
     if (!member) continue;
     item.classList.toggle("plan-person--online", member.online);
@@ -355,6 +371,61 @@ async function refreshHtml() {
     }
   })();
   return state.refreshing;
+}
+
+// --- The checkout panel (plan/_checkout.html), fetched again on payment events ------------
+
+function refreshCheckout() {
+  // Events often come in bursts (each payer's authorisation, then the booking): one fetch
+  // at a time, and one more at the end if anything came meanwhile.
+  if (state.checkoutFetch) {
+    state.checkoutAgain = true;
+    return state.checkoutFetch;
+  }
+  state.checkoutFetch = (async () => {
+    try {
+      do {
+        state.checkoutAgain = false;
+        const panel = root.querySelector("[data-checkout-panel]");
+        if (!panel || !panel.dataset.checkoutPanelUrl) return;
+        const response = await fetch(panel.dataset.checkoutPanelUrl, {
+          credentials: "same-origin",
+          headers: { Accept: "text/html" },
+        });
+        if (!response.ok) return; // e.g. no longer a traveller: the socket says so
+        const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+        const fresh = doc.querySelector("[data-checkout-panel]");
+        const current = root.querySelector("[data-checkout-panel]"); // refreshHtml may have run
+        if (!fresh || !current) return;
+        const hadFocus = current.contains(document.activeElement);
+        current.innerHTML = fresh.innerHTML;
+        current.hidden = fresh.hidden;
+        if (hadFocus) {
+          const title = current.querySelector("#checkout-title");
+          if (title) {
+            title.setAttribute("tabindex", "-1");
+            title.focus();
+          }
+        }
+        // pay.js starts the countdown of a panel that arrived this way.
+        document.dispatchEvent(new CustomEvent("sidebyside:checkout-updated"));
+      } while (state.checkoutAgain);
+    } catch {
+      // Offline: the next event, or the reconnection's resync, fetches it again.
+    } finally {
+      state.checkoutFetch = null;
+    }
+  })();
+  return state.checkoutFetch;
+}
+
+function announceCheckout(event) {
+  const text = {
+    checkout_started: gettext("Checkout has started: everyone pays their own share."),
+    booking_confirmed: gettext("Everyone has paid: the trip is booked."),
+    checkout_cancelled: gettext("The checkout was cancelled: nobody is charged."),
+  }[event.kind];
+  if (text) announce(text, "success");
 }
 
 // --- Talking to the server -----------------------------------------------------------------

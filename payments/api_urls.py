@@ -1,0 +1,13 @@
+"""The payments' API routes, mounted under ``/api/`` (config/urls.py)."""
+
+from django.urls import path
+
+from payments import api
+
+urlpatterns = [
+    path(
+        "tickets/<int:ticket_id>/cancel/",
+        api.TicketCancelApi.as_view(),
+        name="api-ticket-cancel",
+    ),
+]
