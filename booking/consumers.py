@@ -11,6 +11,7 @@ import json
 import logging
 import time
 
+from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -156,7 +157,24 @@ def _run(command: dict, *, trip_id: int, user):
     )
 
 
-class TripConsumer(AsyncJsonWebsocketConsumer):
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    """Channels (4.2+) closes old database connections before every message it hands to a
+    consumer, by a hop onto the process's one thread for sync code: for the live plan,
+    every event delivered to every member's socket queued behind every other on that one
+    thread (the main cost of a pick at a few dozen picks per second, bench/live_fanout.py).
+    These consumers never touch the database on the event loop: all their database work
+    goes through ``database_sync_to_async`` above, which closes old connections around each
+    call in the thread that used them. So messages are dispatched straight to their
+    handler."""
+
+    async def dispatch(self, message):
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class TripConsumer(LiveConsumer):
     async def connect(self):
         self.trip_id = int(self.scope["url_route"]["kwargs"]["trip_id"])
         self.user = self.scope.get("user")
@@ -363,7 +381,7 @@ class TripConsumer(AsyncJsonWebsocketConsumer):
         )
 
 
-class DepartureConsumer(AsyncJsonWebsocketConsumer):
+class DepartureConsumer(LiveConsumer):
     """Seat availability of one departure for anyone viewing it: no personal data."""
 
     async def connect(self):

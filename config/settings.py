@@ -145,6 +145,11 @@ if REDIS_URL:
                 # TimeoutError (closed 1011) after about 5 s. Read longer than BZPOPMIN.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
                 "prefix": env.str("CHANNELS_PREFIX", default="sbs"),
+                # channels_redis queues the messages for every socket of one process under
+                # one Redis key, and a group_send silently drops what goes past this
+                # capacity (default 100): a process with 1,600 sockets that falls 100
+                # messages behind would lose events. Per process, not per socket.
+                "capacity": env.int("CHANNELS_CAPACITY", default=10_000),
             },
         }
     }
@@ -435,6 +440,9 @@ REFERRALS = {
     "IMAGE_CACHE_SECONDS": env.int("REFERRAL_IMAGE_CACHE_SECONDS", default=7 * 24 * 3600),
     # Sign-ups, trips and bookings go to the last share clicked this many days before.
     "ATTRIBUTION_DAYS": env.int("REFERRAL_ATTRIBUTION_DAYS", default=30),
+    # The same browser back on the same link within this many minutes is the same visit
+    # (one click): answering the consent banner, a reload, the back button.
+    "VISIT_MINUTES": env.int("REFERRAL_VISIT_MINUTES", default=30),
     # A reward for the sharer per converted friend: off. When on, the share text says so,
     # and each friend's first booking through a share earns its sharer REWARD_CENTS of
     # credit on their own next trip (docs/referrals.md, "Incentives").
