@@ -114,8 +114,15 @@ def cluster(
         for n, server in enumerate(running):
             # The server's log, when it said something worth reading (errors, tracebacks).
             text = server.log_path.read_text(errors="replace") if server.log_path.exists() else ""
-            if "Traceback" in text or "ERROR" in text:
-                harness.log(f"server {n} logged errors; its last lines:\n{text[-3000:]}")
+            lines = [
+                line
+                for line in text.splitlines()
+                if not line.lstrip().startswith(("127.0.0.1", "File ", "^"))
+                and ("Error" in line or "ERROR" in line or "Traceback" in line)
+            ]
+            if lines:
+                shown = "\n".join(lines[:20])
+                harness.log(f"server {n} logged {len(lines)} error lines; the first:\n{shown}")
         shutil.rmtree(var_dir, ignore_errors=True)
 
 

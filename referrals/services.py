@@ -1,6 +1,8 @@
 """Writes: making share links, recording clicks, remembering a visitor's consent.
 
 A click is one INSERT (plus one for a browser never seen before, its ``Visitor``). The
+same browser coming back to the same link within ``REFERRALS["VISIT_MINUTES"]`` is the
+same visit and writes nothing (the ``sbs_visit`` cookie says so, no query). The
 dashboard never reads clicks directly: ``referrals.rollups`` folds them into daily rows.
 """
 
@@ -44,8 +46,17 @@ log = logging.getLogger(__name__)
 CONSENT_COOKIE = "sbs_consent"
 VISITOR_COOKIE = "sbs_vid"
 VISITOR_COOKIE_SALT = "sidebyside.referrals.vid"
-# Without consent the visitor's key lives here, so it ends with the session.
+# Without consent the visitor's key lives in a signed cookie without expiry, so it ends
+# with the browser's session, and a first visit makes no server-side session (no row to
+# check and insert on the hot path). A key in the session (put there by a refusal, or by
+# an older version) is still read first.
+VISITOR_SESSION_COOKIE = "sbs_svid"
+VISITOR_SESSION_COOKIE_SALT = "sidebyside.referrals.svid"
 VISITOR_SESSION_KEY = "referrals_vid"
+# The link of the last click counted for this browser, signed (with its time, by Django's
+# timestamped cookie signer): coming back to it within the visit window is no new click.
+VISIT_COOKIE = "sbs_visit"
+VISIT_COOKIE_SALT = "sidebyside.referrals.visit"
 
 
 # --- Share links --------------------------------------------------------------------------
@@ -112,13 +123,22 @@ def consent_of(request) -> str:
 
 def _visitor_key(request, consent: str) -> str | None:
     """The key this browser already has: the signed first-party cookie with consent, the
-    session otherwise (and as a fallback: a session may predate the consent)."""
+    session or the signed browser-session cookie otherwise (and as a fallback: they may
+    predate the consent)."""
     if consent == Consent.GRANTED:
         key = request.get_signed_cookie(VISITOR_COOKIE, default=None, salt=VISITOR_COOKIE_SALT)
         if key:
             return key
     session = getattr(request, "session", None)
-    return session.get(VISITOR_SESSION_KEY) if session is not None else None
+    key = session.get(VISITOR_SESSION_KEY) if session is not None else None
+    return key or request.get_signed_cookie(
+        VISITOR_SESSION_COOKIE, default=None, salt=VISITOR_SESSION_COOKIE_SALT
+    )
+
+
+def visitor_known(request) -> bool:
+    """Whether this browser carries a visitor key (no query: the banner asks only them)."""
+    return bool(_visitor_key(request, consent_of(request)))
 
 
 def visitor_of(request) -> Visitor | None:
@@ -128,14 +148,15 @@ def visitor_of(request) -> Visitor | None:
     return Visitor.objects.filter(key=key).first() if key else None
 
 
-def _visitor_for(request, consent: str) -> Visitor:
+def _visitor_for(request, consent: str) -> tuple[Visitor, bool]:
+    """The browser's visitor, made if it has none (or an unknown key); and whether it is
+    new to the browser (the door then gives it the key: ``sbs_vid`` with consent, else
+    ``sbs_svid``). Nothing is written to the session: a return costs no UPDATE of it."""
     key = _visitor_key(request, consent)
     visitor = Visitor.objects.filter(key=key).first() if key else None
     if visitor is None:
         visitor = Visitor.objects.create(consent=consent)
-    if consent != Consent.GRANTED:
-        request.session[VISITOR_SESSION_KEY] = visitor.key
-    return visitor
+    return visitor, visitor.key != key
 
 
 def consent_record(*, request, decision: str) -> Visitor | None:
@@ -170,6 +191,11 @@ class ClickOutcome:
     visitor: Visitor | None = None
     counted: bool = True
     flagged: bool = False
+    # The same browser came back to the same link within the visit window: no new click.
+    same_visit: bool = False
+    # The visitor was made (or found) by this click and the browser does not carry its
+    # key yet: the door sets the cookie.
+    new_to_browser: bool = False
 
     def __iter__(self):  # ``link, is_preview = click_record(...)``
         return iter((self.link, self.is_preview))
@@ -185,17 +211,36 @@ def _flood_usage(request, *, link: ShareLink, source: str) -> dict | None:
     )
 
 
+def visit_seconds() -> int:
+    """How long a return of the same browser to the same link is the same visit (an
+    analytics visit: answering the consent banner, which goes back to the page, a reload,
+    the back button)."""
+    return int(settings.REFERRALS.get("VISIT_MINUTES", 30) * 60)
+
+
+def _same_visit(request, code: str) -> bool:
+    # The signer checks the cookie's own timestamp: older than the window, it is ignored.
+    last = request.get_signed_cookie(
+        VISIT_COOKIE, default=None, salt=VISIT_COOKIE_SALT, max_age=visit_seconds()
+    )
+    return last == code
+
+
 def click_record(request, code: str) -> ClickOutcome:
     """Count one request for ``/r/<code>/``. ``ShareLinkNotFound`` for a bad code.
 
-    A crawler's fetch is a preview, never a visitor. Past ``REFERRALS["CLICK_RATE"]`` from
-    one source (address hash) on one link, clicks are no longer counted: the first one
-    over writes a single ``flagged`` row and the rollup then counts that source once for
-    the day (``referrals.rollups``)."""
+    A crawler's fetch is a preview, never a visitor. A browser that had a click counted
+    on this link within ``visit_seconds()`` (its ``sbs_visit`` cookie, set by the door
+    for a counted click) is on the same visit: nothing is written, nothing read. Past
+    ``REFERRALS["CLICK_RATE"]`` from one source (address hash) on one link, clicks are no
+    longer counted: the first one over writes a single ``flagged`` row and the rollup then
+    counts that source once for the day (``referrals.rollups``)."""
     link = share_link_get(code=code)
     user_agent = request.META.get("HTTP_USER_AGENT", "")
     crawler = tracking.crawler_name(user_agent)
     is_preview = crawler is not None
+    if not is_preview and _same_visit(request, code):
+        return ClickOutcome(link=link, is_preview=False, counted=False, same_visit=True)
     source = tracking.ip_hash(request.META.get("REMOTE_ADDR", ""))
     family = (crawler or tracking.user_agent_family(user_agent))[:40]
     row = {
@@ -217,9 +262,9 @@ def click_record(request, code: str) -> ClickOutcome:
         Click.objects.create(**row)
         return ClickOutcome(link=link, is_preview=True)
     consent = consent_of(request)
-    visitor = _visitor_for(request, consent)
+    visitor, new_to_browser = _visitor_for(request, consent)
     Click.objects.create(**row, visitor=visitor)
-    return ClickOutcome(link=link, is_preview=False, visitor=visitor)
+    return ClickOutcome(link=link, is_preview=False, visitor=visitor, new_to_browser=new_to_browser)
 
 
 # --- Incentives: rewards and the credit they give (docs/referrals.md, "Incentives") ------

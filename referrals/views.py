@@ -20,7 +20,7 @@ from referrals.errors import ShareLinkNotFound
 from referrals.images import image_lines, share_image_png
 from referrals.models import Consent
 from referrals.selectors import landing_for, landing_get, share_preview_get
-from referrals.share_targets import share_target_url, share_text
+from referrals.share_targets import incentive_disclosure, share_target_url, share_text
 
 # 13 months: the longest a consent choice may be remembered before asking again (CNIL).
 CONSENT_MAX_AGE = 395 * 24 * 3600
@@ -33,6 +33,24 @@ def _cookie_options() -> dict:
         "secure": settings.SESSION_COOKIE_SECURE,
         "httponly": True,
     }
+
+
+def _remember_visit(response, code: str) -> None:
+    # No max_age: a browser-session cookie; the signer's timestamp bounds the visit.
+    options = _cookie_options() | {"max_age": None}
+    response.set_signed_cookie(
+        services.VISIT_COOKIE, code, salt=services.VISIT_COOKIE_SALT, **options
+    )
+
+
+def _remember_visitor_for_session(response, visitor) -> None:
+    # Without consent: no max_age, so the browser forgets the key when its session ends.
+    response.set_signed_cookie(
+        services.VISITOR_SESSION_COOKIE,
+        visitor.key,
+        salt=services.VISITOR_SESSION_COOKIE_SALT,
+        **(_cookie_options() | {"max_age": None}),
+    )
 
 
 def _remember_visitor(response, visitor) -> None:
@@ -65,18 +83,24 @@ def landing(request, code: str):
             "page_url": page_url,
             "image_url": image_url,
             "facebook_app_id": settings.FACEBOOK_APP_ID,
+            # The Share Dialog carries no words of ours: with incentives on, the card
+            # (og:description) and the page are where friends learn the sharer is rewarded.
+            "disclosure": incentive_disclosure() if services.incentive_on() else "",
+            # The consent banner asks a browser with a visitor: this one may have got it now.
+            "referral_visitor": outcome is not None and outcome.visitor is not None,
         },
     )
+    if outcome is not None and outcome.counted and outcome.visitor is not None:
+        _remember_visit(response, code)
     if outcome is not None and outcome.visitor is not None and request.user.is_authenticated:
         # Someone logged in follows a friend's link: no login will tell us this browser is
         # theirs, so say it now (what they book later can be credited to the share).
         attribution.visitor_link(request=request, user=request.user, visitor=outcome.visitor)
-    if (
-        outcome is not None
-        and outcome.visitor is not None
-        and services.consent_of(request) == Consent.GRANTED
-    ):
-        _remember_visitor(response, outcome.visitor)
+    if outcome is not None and outcome.visitor is not None:
+        if services.consent_of(request) == Consent.GRANTED:
+            _remember_visitor(response, outcome.visitor)
+        elif outcome.new_to_browser:
+            _remember_visitor_for_session(response, outcome.visitor)
     return response
 
 

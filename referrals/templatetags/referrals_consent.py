@@ -1,7 +1,7 @@
 from django import template
 
 from referrals.models import Consent
-from referrals.services import VISITOR_SESSION_KEY, consent_of
+from referrals.services import consent_of, visitor_known
 
 register = template.Library()
 
@@ -14,5 +14,6 @@ def consent_asked(context) -> bool:
     request = context.get("request")
     if request is None or consent_of(request) != Consent.UNKNOWN:
         return False
-    session = getattr(request, "session", None)
-    return session is not None and VISITOR_SESSION_KEY in session
+    # ``referral_visitor``: the landing page that has just made this browser's visitor
+    # (its cookie comes with this very response).
+    return bool(context.get("referral_visitor")) or visitor_known(request)

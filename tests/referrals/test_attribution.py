@@ -115,6 +115,8 @@ def test_a_click_older_than_the_window_is_not_credited(on_commit, settings):
 
     assert not Conversion.objects.exists()
     # The browser is still known: a fresh click would count (the window, not the link).
+    # 31 days on, the cookie of the first visit (``sbs_visit``) is long expired.
+    del visitor.cookies["sbs_visit"]
     click(visitor, link)
     new_trip(newcomer, on_commit)
     assert Conversion.objects.filter(kind="trip_created").count() == 1

@@ -10,9 +10,9 @@ self-referral, refunds, consent refused and the disclosure.
   same session's sign-up is credited, a later session's booking is not;
 - the disclosure in French, and on every channel that carries our words.
 
-Two tests are marked ``xfail(strict=True)``: each shows a bug found while checking the
-issue (see their reasons); they fail today and turn into an XPASS error once fixed, so the
-marker must then be removed.
+The last two tests began as ``xfail(strict=True)`` markers of two bugs found while
+checking the issue, since fixed: a Facebook card without the disclosure, and the consent
+banner's way back to the landing page counted as a second visit.
 """
 
 import datetime as dt
@@ -279,14 +279,6 @@ def test_with_incentives_on_every_channel_with_our_words_discloses_the_reward(
     assert "Disclosure" in menu["text"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Bug: with incentives on, a Facebook share carries no disclosure. The Share "
-    "Dialog takes no text from the app (the post's words are the person's own), so the "
-    "card (og:description, from the landing page) is the only text of ours friends see, "
-    "and it has no disclosure. Fix: when REFERRALS['INCENTIVE'] is on, end og:description "
-    "and twitter:description with incentive_disclosure() (and show it on the landing page).",
-)
 def test_with_incentives_on_the_facebook_card_discloses_the_reward(settings):
     settings.REFERRALS = settings.REFERRALS | {"INCENTIVE": True}
     link = shared_link()
@@ -299,15 +291,6 @@ def test_with_incentives_on_the_facebook_card_discloses_the_reward(settings):
 # --- Visits -----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Bug: answering the consent banner on the landing page sends the browser back to "
-    "/r/<code>/ (its `next`), which records a second click: one visit counts as two (the "
-    "e2e journey land, accept, sign up and come back counts 3 visits, 1 visitor). Fix: in "
-    "services.click_record, do not insert a click when the same visitor already has one "
-    "on the same link in the last few minutes (an analytics 'visit'), or have the banner's "
-    "forms on the landing page go back to it with a marker the view does not count.",
-)
 def test_answering_the_banner_on_the_landing_page_is_one_visit_not_two():
     link = shared_link()
     visitor = browser()

@@ -87,10 +87,11 @@ def test_a_counted_click_is_one_insert_for_a_known_visitor():
     from django.test.utils import CaptureQueriesContext
 
     link = _link()
+    other = _link(channel="x")  # the same link again within the visit would count nothing
     client = browser()
     client.get(f"/r/{link.code}/")
     with CaptureQueriesContext(connection) as queries:
-        client.get(f"/r/{link.code}/")
+        client.get(f"/r/{other.code}/")
     inserts = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("INSERT")]
     assert len(inserts) == 1
     assert "referrals_click" in inserts[0]
@@ -152,19 +153,25 @@ def test_consent_accepted_sets_a_first_party_visitor_cookie_that_attributes_late
     assert Visitor.objects.count() == 1
 
 
-def test_consent_refused_sets_no_visitor_cookie_and_keeps_the_id_in_the_session_only():
+def test_consent_refused_sets_no_visitor_cookie_and_keeps_the_id_for_the_session_only():
     link = _link()
     client = browser()
     response = client.post("/r/consent/", {"decision": "refused", "next": "/"})
     assert response.cookies["sbs_consent"].value == "refused"
     assert "sbs_vid" not in client.cookies or not client.cookies["sbs_vid"].value
     client.get(f"/r/{link.code}/")
-    client.get(f"/r/{link.code}/")
+    client.get(f"/r/{_link(channel='x').code}/")  # another link: a new click, same visitor
     assert "sbs_vid" not in client.cookies or not client.cookies["sbs_vid"].value
     first = Click.objects.first().visitor
     assert Click.objects.filter(visitor=first).count() == 2  # same session, same visitor
-    session = Session.objects.get(session_key=client.cookies["sessionid"].value)
-    assert session.get_decoded()["referrals_vid"] == first.key
+    # The key is in a signed cookie without expiry: the browser drops it when its session
+    # ends. No server-side session is made for it.
+    session_cookie = client.cookies["sbs_svid"]
+    assert not session_cookie["max-age"] and not session_cookie["expires"]
+    request = HttpRequest()
+    request.COOKIES["sbs_svid"] = session_cookie.value
+    assert request.get_signed_cookie("sbs_svid", salt="sidebyside.referrals.svid") == first.key
+    assert not Session.objects.exists()
 
     # A new session is a new visitor: nothing links it to the first.
     later = browser()
@@ -247,6 +254,7 @@ def test_rollup_counts_previews_apart_and_is_idempotent():
     other = _link(channel="x")
     visitor = browser()
     visitor.get(f"/r/{link.code}/")
+    del visitor.cookies["sbs_visit"]  # back after the visit window: a second visit
     visitor.get(f"/r/{link.code}/")
     browser("198.51.100.40").get(f"/r/{link.code}/")
     Client(HTTP_USER_AGENT=FACEBOOK_CRAWLER_UA).get(f"/r/{link.code}/")
