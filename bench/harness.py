@@ -275,6 +275,10 @@ def app_server(
             extra=extra_env,
         )
         manage(env, "migrate", "--noinput", "-v", "0")
+        if not debug:
+            # Production settings serve hashed static files from the manifest.
+            env["DJANGO_STATIC_ROOT"] = str(var_dir / "static")
+            manage(env, "collectstatic", "--noinput", "-v", "0", timeout=300)
         manage(env, "load_demo", "--days", str(demo_days), timeout=600)
         database = "postgresql" if database_url else "sqlite"
         server = start_server(env, var_dir=var_dir, database=database)

@@ -137,6 +137,17 @@ def test_three_friends_pay_one_covers_a_fourth_and_everyone_gets_a_ticket(
         expect(tickets.first.locator("[data-ticket-qr] svg")).to_be_visible()
         if user == cleo:
             page.locator("[data-checkout]").screenshot(path=str(screenshots / "tickets-360.png"))
+            # Cleo gives her ticket up: the page states the refund first, then cancels.
+            page.locator("[data-ticket-cancel-link]").click()
+            quote = page.locator("[data-ticket-cancel-quote]")
+            expect(quote).to_be_visible()
+            page.screenshot(path=str(screenshots / "ticket-cancel-360.png"), full_page=True)
+            page.locator("[data-ticket-cancel-submit]").click()
+            expect(page.locator("[data-ticket-cancel-result]")).to_be_visible()
+            page.screenshot(path=str(screenshots / "ticket-cancelled-360.png"), full_page=True)
+            ticket.refresh_from_db()
+            assert ticket.state == "cancelled"
+            assert ticket.allocation.state != "sold"
         context.close()
 
 
