@@ -14,12 +14,14 @@ Steps, in this process (Django set up on the bench database):
    ``SPAN_DAYS`` days: accounts with profiles, booked trips (one friend group and one
    booking each), two share links per trip (sharers, channels, destinations spread),
    share intents, visitors, the clicks (each a few days after its link was made, 5 %
-   previews, a few flagged) and conversions: one booking conversion per booking (3 %
+   previews, a few flagged: ``--flagged``) and conversions: one booking conversion per booking (3 %
    refunded), sign-ups and trips created. Then ``VACUUM ANALYZE``, as autovacuum would.
 3. The rollups are made by the production code: ``referrals.rollups.rollup(today=day)``
    (the ``referrals_rollup`` job's function, the last ``REFERRAL_ROLLUP_DAYS`` days) for
    each day of the span in turn, as if the worker had run it every day, then
-   ``rollup_job()`` once now, as the worker runs it every five minutes; both timed.
+   ``rollup_job()`` once now, as the worker runs it every five minutes; both timed. Then
+   one rebuild of the whole span, ``rollup(days=SPAN_DAYS + 1)`` (after restoring clicks),
+   timed, and checked to leave every rollup row as the daily runs made it.
 4. ``GET /api/referrals/dashboard/?from=<today-89>&to=<today>`` through Django's test
    client, as a staff member with ``referrals.view_dashboard`` (full middleware, DRF,
    serialisation): warm-up, then ``--requests`` timed requests; ``p95_ms`` is their 95th
@@ -61,6 +63,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--bookings", type=int, help="bookings (default 50,000; --quick 5,000)")
     parser.add_argument("--requests", type=int, help="timed API requests (default 200; --quick 30)")
     parser.add_argument(
+        "--flagged", type=int, help="flagged clicks (flooding sources; default 1 in 20,000)"
+    )
+    parser.add_argument(
         "--with-index",
         action="append",
         default=[],
@@ -71,8 +76,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.clicks = args.clicks or (100_000 if args.quick else 1_000_000)
     args.bookings = args.bookings or (5_000 if args.quick else 50_000)
     args.requests = args.requests or (30 if args.quick else 200)
+    args.flagged = args.flagged if args.flagged is not None else args.clicks // 20_000
     if not (1_000 <= args.clicks <= 50_000_000 and 100 <= args.bookings <= 5_000_000):
         parser.error("--clicks 1,000..50,000,000, --bookings 100..5,000,000")
+    if not 0 <= args.flagged <= args.clicks // 10:
+        parser.error("--flagged 0..clicks / 10")
     for statement in args.with_index:
         if not statement.lstrip().upper().startswith("CREATE INDEX"):
             parser.error("--with-index takes a CREATE INDEX statement")
@@ -94,7 +102,7 @@ def _sync_sequence(cursor, table: str) -> None:
     )
 
 
-def seed(*, clicks: int, bookings: int) -> dict:
+def seed(*, clicks: int, bookings: int, flagged: int) -> dict:
     """Everything the dashboard reads, in SQL; returns the row counts."""
     from django.db import connection, transaction
 
@@ -202,14 +210,14 @@ def seed(*, clicks: int, bookings: int) -> dict:
                    FROM generate_series(1, %(visitors)s) g""",
             ),
             # Each click a few days after its link was made (most within two days), never
-            # in the future; 5 % previews (no visitor), one in 20,000 flagged.
+            # in the future; 5 % previews (no visitor), ``flagged`` of them flagged.
             "clicks": (
                 """INSERT INTO referrals_click (channel, at, is_preview, flagged, ip_hash,
                        user_agent_family, link_id, visitor_id)
                    SELECT l.channel,
                           least(%(now)s - interval '1 minute',
                                 l.created_at + (-ln(1 - random() * 0.999)) * interval '2 days'),
-                          p, g %% 20000 = 0,
+                          p, g %% %(flag_every)s = 0,
                           md5('ip' || (g %% 400000)) || md5('salt' || (g %% 400000)),
                           CASE WHEN p THEN 'facebookexternalhit'
                                ELSE (%(families)s::text[])[1 + g %% 7] END,
@@ -254,7 +262,14 @@ def seed(*, clicks: int, bookings: int) -> dict:
                    JOIN referrals_sharelink l ON l.id = pick.lid""",
             ),
         }
-        params.update(clicks=clicks, intents=intents, signups=signups, trips_created=trips_created)
+        params.update(
+            clicks=clicks,
+            intents=intents,
+            signups=signups,
+            trips_created=trips_created,
+            # No multiple of clicks + 1 in 1..clicks: none flagged.
+            flag_every=clicks // flagged if flagged else clicks + 1,
+        )
         for step, sqls in statements.items():
             t0 = time.monotonic()
             for sql in sqls:
@@ -348,6 +363,20 @@ def query_profile(client, path: str, query: dict) -> list[dict]:
     return out
 
 
+def _rollups_digest() -> str:
+    """One hash of every rollup row's figures and copies (not ``updated_at``)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT md5(string_agg(concat_ws(',', link_id, day, channel, destination_id,
+                   sharer_id, previews, visits, unique_visitors, flagged, share_intents), ';'
+                   ORDER BY link_id, day))
+               FROM referrals_dailyrollup"""
+        )
+        return cursor.fetchone()[0] or ""
+
+
 # --- The run ----------------------------------------------------------------------------------
 
 
@@ -372,14 +401,14 @@ def main(argv=None) -> int:
     from booking.demo import STATIONS
     from booking.models import Station
     from referrals import rollups
-    from referrals.models import DailyRollup
+    from referrals.models import Click, DailyRollup
 
     for code, name, city in STATIONS:  # the demo catalog's stations (the destinations)
         Station.objects.get_or_create(
             code=code, defaults={"name": name, "city": city, "time_zone": "Europe/Paris"}
         )
     t0 = time.monotonic()
-    seeded = seed(clicks=args.clicks, bookings=args.bookings)
+    seeded = seed(clicks=args.clicks, bookings=args.bookings, flagged=args.flagged)
     seed_seconds = time.monotonic() - t0
     harness.log(f"seeded in {seed_seconds:.1f} s: {seeded['rows']}")
 
@@ -406,6 +435,18 @@ def main(argv=None) -> int:
     t0 = time.monotonic()
     job_rows = rollups.rollup_job()
     rollup_job_seconds = time.monotonic() - t0
+    # A rebuild of the whole span at once: the same rows as the daily runs (each day's
+    # flooding sources are that day's, whatever the window).
+    before = _rollups_digest()
+    t0 = time.monotonic()
+    rollups.rollup(days=SPAN_DAYS + 1, today=today)
+    rebuild_seconds = time.monotonic() - t0
+    rebuild_same = _rollups_digest() == before
+    flagged_sources = Click.objects.filter(flagged=True).count()
+    harness.log(
+        f"rebuild of {SPAN_DAYS + 1} days ({flagged_sources} flagged sources): "
+        f"{rebuild_seconds:.2f} s, same rows: {rebuild_same}"
+    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE referrals_dailyrollup")
     rollup_days = settings.REFERRALS["ROLLUP_DAYS"]
@@ -448,7 +489,8 @@ def main(argv=None) -> int:
     print(
         f"seeding {seed_seconds:.1f} s ({seeded['seconds']}); the rollup job once per day of "
         f"the span {rollup_all_seconds:.1f} s in all (longest {max(runs):.2f} s); the job now "
-        f"{rollup_job_seconds:.2f} s"
+        f"{rollup_job_seconds:.2f} s; a rebuild of the span {rebuild_seconds:.2f} s "
+        f"({flagged_sources} flagged sources, same rows: {rebuild_same})"
     )
     print(
         f"90-day answer: {totals['visitors']:,} visitors, {totals['shares']:,} shares, "
@@ -491,6 +533,9 @@ def main(argv=None) -> int:
             "seed_seconds": r(seed_seconds, 1),
             "rollup_seconds": r(rollup_all_seconds, 1),
             "rollup_job_seconds": r(rollup_job_seconds, 2),
+            "rollup_rebuild_seconds": r(rebuild_seconds, 2),
+            "rollup_rebuild_same_rows": rebuild_same,
+            "flagged_sources": flagged_sources,
             "visitors_90d": totals["visitors"],
             "bench_indexes": args.with_index,
             "mean_ms": r(statistics.fmean(main_ms)),

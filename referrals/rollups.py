@@ -9,6 +9,10 @@ once, leaves the same rows. Older days do not change (clicks are only ever added
 A source (one address hash: the same address on the same day) that went past the click
 rate limit on a link has a ``flagged`` row; all its clicks on that link that day count as
 one visit and one visitor, so a script cannot inflate a sharer's numbers.
+
+Each row also carries its link's channel, destination (the trip's) and sharer, and the
+link's share intents that day, so the dashboard groups rollups alone (docs/referrals.md,
+"Rollups").
 """
 
 import datetime as dt
@@ -19,7 +23,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from referrals.models import Click, DailyRollup
+from referrals.models import Click, DailyRollup, ShareIntent
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -31,49 +35,91 @@ def rollup(*, days: int | None = None, today: dt.date | None = None) -> int:
     days = days or settings.REFERRALS["ROLLUP_DAYS"]
     today = today or timezone.localdate()
     first = today - dt.timedelta(days=days - 1)
-    clicks = Click.objects.filter(
-        at__gte=_day_start(first), at__lt=_day_start(today + dt.timedelta(days=1))
-    )
     tz = timezone.get_current_timezone()
+    window = {"at__gte": _day_start(first), "at__lt": _day_start(today + dt.timedelta(days=1))}
+    clicks = Click.objects.filter(**window).annotate(day=TruncDate("at", tzinfo=tz))
+    copies = ("link_id", "channel", "day", "link__trip__destination_id", "link__sharer_id")
 
-    # Flooding sources are rare: fetch them first, then count their clicks apart.
-    flooded: dict[int, set[str]] = defaultdict(set)
-    for link_id, source in clicks.filter(flagged=True).values_list("link_id", "ip_hash"):
-        flooded[link_id].add(source)
-    from_flooded = Q(pk__in=[])
-    for link_id, sources in flooded.items():
-        from_flooded |= Q(link_id=link_id, ip_hash__in=sorted(sources))
+    # Flooding sources are rare: fetch them first, as (link, source, day).
+    flooded = set(clicks.filter(flagged=True).values_list("link_id", "ip_hash", "day"))
+    flooded_links = sorted({link_id for link_id, _, _ in flooded})
 
-    visit = Q(is_preview=False, flagged=False)
+    # Every (link, day): previews and flagged rows, and the visits of links without a
+    # flooding source. The link's channel, destination and sharer are copied onto the row.
+    # The flooded links are excluded from the visit counts by their ids alone (a plain IN,
+    # hashed by PostgreSQL), not by an OR of (link, sources) tested on every click.
+    plain = Q(is_preview=False, flagged=False) & ~Q(link_id__in=flooded_links)
     rows = (
-        clicks.annotate(day=TruncDate("at", tzinfo=tz))
-        .values("link_id", "channel", "day")
+        clicks.values(*copies)
         .annotate(
             previews=Count("pk", filter=Q(is_preview=True, flagged=False)),
             flagged_n=Count("pk", filter=Q(flagged=True)),
-            plain_visits=Count("pk", filter=visit & ~from_flooded),
-            plain_visitors=Count("visitor", filter=visit & ~from_flooded, distinct=True),
-            flood_sources=Count("ip_hash", filter=visit & from_flooded, distinct=True),
+            plain_visits=Count("pk", filter=plain),
+            plain_visitors=Count("visitor", filter=plain, distinct=True),
         )
         .order_by("link_id", "day")
     )
-    rollups = [
-        DailyRollup(
+    # The flooded links' visits, counted here: each flooding source once that day, the
+    # other clicks as usual. Few rows (the rate limit stops storing a source's clicks).
+    visits: dict[tuple, int] = defaultdict(int)
+    visitors: dict[tuple, set] = defaultdict(set)
+    sources: dict[tuple, set] = defaultdict(set)
+    for link_id, day, source, visitor_id in clicks.filter(
+        link_id__in=flooded_links, is_preview=False, flagged=False
+    ).values_list("link_id", "day", "ip_hash", "visitor_id"):
+        key = (link_id, day)
+        if (link_id, source, day) in flooded:
+            sources[key].add(source)
+        else:
+            visits[key] += 1
+            if visitor_id is not None:
+                visitors[key].add(visitor_id)
+
+    def new_row(row: dict) -> DailyRollup:
+        return DailyRollup(
             link_id=row["link_id"],
             channel=row["channel"],
+            destination_id=row["link__trip__destination_id"],
+            sharer_id=row["link__sharer_id"],
             day=row["day"],
-            previews=row["previews"],
-            visits=row["plain_visits"] + row["flood_sources"],
-            unique_visitors=row["plain_visitors"] + row["flood_sources"],
-            flagged=row["flagged_n"],
         )
-        for row in rows
-    ]
+
+    rollups: dict[tuple, DailyRollup] = {}
+    for row in rows:
+        key = (row["link_id"], row["day"])
+        flood = len(sources.get(key, ()))
+        rollups[key] = rollup_row = new_row(row)
+        rollup_row.previews = row["previews"]
+        rollup_row.visits = row["plain_visits"] + visits.get(key, 0) + flood
+        rollup_row.unique_visitors = row["plain_visitors"] + len(visitors.get(key, ())) + flood
+        rollup_row.flagged = row["flagged_n"]
+    # Presses of the share buttons, on the same rows (a day with presses and no click has
+    # its own), so the dashboard reads them with the clicks.
+    for row in (
+        ShareIntent.objects.filter(**window)
+        .annotate(day=TruncDate("at", tzinfo=tz))
+        .values(*copies)
+        .annotate(n=Count("pk"))
+    ):
+        key = (row["link_id"], row["day"])
+        if key not in rollups:
+            rollups[key] = new_row(row)
+        rollups[key].share_intents = row["n"]
     DailyRollup.objects.bulk_create(
-        rollups,
+        list(rollups.values()),
         update_conflicts=True,
         unique_fields=["link", "day"],
-        update_fields=["channel", "previews", "visits", "unique_visitors", "flagged", "updated_at"],
+        update_fields=[
+            "channel",
+            "destination",
+            "sharer",
+            "previews",
+            "visits",
+            "unique_visitors",
+            "flagged",
+            "share_intents",
+            "updated_at",
+        ],
     )
     return len(rollups)
 

@@ -253,14 +253,15 @@ def dashboard_get(
     """The dashboard over the local days ``first`` to ``last`` (both included), for one
     channel and/or one destination (a station code) if given.
 
-    A fixed number of aggregate queries whatever the range (ten): clicks come from the
-    daily rollups (never the raw clicks), shares, intents and conversions from grouped
-    counts. The caller validates the range (``referrals.dashboard``)."""
+    A fixed number of aggregate queries whatever the range (ten): clicks and share
+    intents come from the daily rollups (never the raw clicks), shares and conversions
+    from grouped counts. The caller validates the range (``referrals.dashboard``)."""
     from django.contrib.auth import get_user_model
-    from django.db.models import Count, F, IntegerField, Min, OuterRef, Q, Subquery, Sum
+    from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum
     from django.db.models.functions import TruncDate
 
-    from referrals.models import Conversion, DailyRollup, ShareChannel, ShareIntent
+    from booking.models import Station
+    from referrals.models import Conversion, DailyRollup, ShareChannel
 
     tz = timezone.get_current_timezone()
     start, end = _local_start(first), _local_start(last + dt.timedelta(days=1))
@@ -270,88 +271,83 @@ def dashboard_get(
     if destination:
         on_link["trip__destination__code"] = destination.upper()
 
-    def link_filter(prefix: str) -> dict:
-        return {f"{prefix}{key}": value for key, value in on_link.items()}
+    # Rollups and conversions carry their link's channel; rollups its trip's destination
+    # and its share intents too (written by the rollup job): filtered and grouped alone.
+    on_rollup, on_copy = {}, {}
+    if channel:
+        on_rollup["channel"] = on_copy["channel"] = channel
+    if destination:
+        on_rollup["destination__code"] = destination.upper()
+        on_copy["link__trip__destination__code"] = destination.upper()
 
     dest = "trip__destination"
     links = ShareLink.objects.filter(created_at__gte=start, created_at__lt=end, **on_link)
-    rollups = DailyRollup.objects.filter(day__gte=first, day__lte=last, **link_filter("link__"))
-    intents = ShareIntent.objects.filter(at__gte=start, at__lt=end, **link_filter("link__"))
-    conversions = Conversion.objects.filter(at__gte=start, at__lt=end, **link_filter("link__"))
+    rollups = DailyRollup.objects.filter(day__gte=first, day__lte=last, **on_rollup)
+    conversions = Conversion.objects.filter(at__gte=start, at__lt=end, **on_copy)
 
-    # The four grouped queries below give up to days × channels × destinations rows each
+    # The three grouped queries below give up to days × channels × destinations rows each
     # (thousands over a quarter): each row is added to its (day, channel) cell and to its
     # destination only, as plain lists; days, channels and totals are then the sums of the
     # cells (a few hundred), not of every row.
     slot = {key: n for n, key in enumerate(DASHBOARD_COUNTS)}
     cell_counts: dict[tuple, list[int]] = {}
     dest_counts: dict[int, list[int]] = {}
-    dest_names: dict[int, tuple[str, str]] = {}
 
     def feed(rows, keys: tuple[str, ...]) -> None:
         slots = [slot[key] for key in keys]
         width = len(DASHBOARD_COUNTS)
-        for day, chan, dest_id, code, city, name, *values in rows:
+        for day, chan, dest_id, *values in rows:
             cell = cell_counts.get((day, chan))
             if cell is None:
                 cell = cell_counts[(day, chan)] = [0] * width
             per_dest = dest_counts.get(dest_id)
             if per_dest is None:
                 per_dest = dest_counts[dest_id] = [0] * width
-                dest_names[dest_id] = (code, city or name)
             for n, value in zip(slots, values, strict=True):
                 if value:
                     cell[n] += value
                     per_dest[n] += value
 
-    # Grouped by the destination's id alone: its code and names come as aggregates of the
-    # group (one value each), not as wide grouping keys to sort thousands of rows by.
-    def dest_of(prefix: str) -> dict:
-        return {
-            "dest_code": Min(f"{prefix}{dest}__code"),
-            "dest_city": Min(f"{prefix}{dest}__city"),
-            "dest_name": Min(f"{prefix}{dest}__name"),
-        }
-
-    dest_names_of = ("dest_code", "dest_city", "dest_name")
-
-    # 1. Clicks: the rollups, grouped by day, channel and destination.
+    # Grouped by the destination's id alone (no join to the stations for every row): the
+    # codes and names of the few destinations seen are read after (query 4).
+    # 1. Clicks and presses of the share buttons: the rollups, grouped by day, channel and
+    # destination (their own columns).
     feed(
-        rollups.values("day", "channel", f"link__{dest}_id")
-        .annotate(**dest_of("link__"), p=Sum("previews"), v=Sum("visits"), u=Sum("unique_visitors"))
-        .values_list("day", "channel", f"link__{dest}_id", *dest_names_of, "p", "v", "u"),
-        ("previews", "visits", "visitors"),
+        rollups.values("day", "channel", "destination_id")
+        .annotate(
+            p=Sum("previews"), v=Sum("visits"), u=Sum("unique_visitors"), i=Sum("share_intents")
+        )
+        .values_list("day", "channel", "destination_id", "p", "v", "u", "i"),
+        ("previews", "visits", "visitors", "share_intents"),
     )
     # 2. Shares: the links made.
     feed(
         links.annotate(d=TruncDate("created_at", tzinfo=tz))
         .values("d", "channel", f"{dest}_id")
-        .annotate(**dest_of(""), n=Count("pk"))
-        .values_list("d", "channel", f"{dest}_id", *dest_names_of, "n"),
+        .annotate(n=Count("pk"))
+        .values_list("d", "channel", f"{dest}_id", "n"),
         ("shares",),
     )
-    # 3. Presses of the share buttons.
-    feed(
-        intents.annotate(d=TruncDate("at", tzinfo=tz))
-        .values("d", "channel", f"link__{dest}_id")
-        .annotate(**dest_of("link__"), n=Count("pk"))
-        .values_list("d", "channel", f"link__{dest}_id", *dest_names_of, "n"),
-        ("share_intents",),
-    )
-    # 4. Conversions and their revenue (net of refunds).
+    # 3. Conversions and their revenue (net of refunds).
     feed(
         conversions.annotate(d=TruncDate("at", tzinfo=tz))
         .values("d", "channel", f"link__{dest}_id")
         .annotate(
-            **dest_of("link__"),
             s=Count("pk", filter=Q(kind="signup")),
             t=Count("pk", filter=Q(kind="trip_created")),
             b=Count("pk", filter=Q(kind="booking")),
             r=Sum(F("amount_cents") - F("reversed_cents"), filter=Q(kind="booking")),
         )
-        .values_list("d", "channel", f"link__{dest}_id", *dest_names_of, "s", "t", "b", "r"),
+        .values_list("d", "channel", f"link__{dest}_id", "s", "t", "b", "r"),
         ("signups", "trips_created", "bookings", "revenue_cents"),
     )
+    # 4. The destinations' codes and names.
+    dest_names = {
+        pk: (code, city or name)
+        for pk, code, city, name in Station.objects.filter(pk__in=list(dest_counts)).values_list(
+            "pk", "code", "city", "name"
+        )
+    }
 
     def metrics(counts: list[int]) -> DashboardMetrics:
         return DashboardMetrics(**dict(zip(DASHBOARD_COUNTS, counts, strict=True)))
@@ -387,11 +383,11 @@ def dashboard_get(
     # 9-10. Top sharers: by visitors brought, grouped by sharer alone (not joined to their
     # names for every rollup row); then the ten's names and what their visitors did.
     ranked = list(
-        rollups.values("link__sharer_id")
+        rollups.values("sharer_id")
         .annotate(v=Sum("unique_visitors"))
         .filter(v__gt=0)
-        .order_by("-v", "link__sharer_id")
-        .values_list("link__sharer_id", "v")[:top]
+        .order_by("-v", "sharer_id")
+        .values_list("sharer_id", "v")[:top]
     )
 
     def converted(kind: str) -> Subquery:
