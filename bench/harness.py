@@ -445,10 +445,21 @@ class _Connection:
         return status, body
 
 
+def encode_gets(host: str, port: int, paths: list[str]) -> list[bytes]:
+    """Plain keep-alive GETs of ``paths``, as ``run_encoded`` sends them."""
+    return [
+        (
+            f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n"
+            "User-Agent: sidebyside-bench\r\nConnection: keep-alive\r\n\r\n"
+        ).encode()
+        for p in paths
+    ]
+
+
 async def _load(
     host: str,
     port: int,
-    paths: list[str],
+    encoded: list[bytes],
     *,
     concurrency: int,
     requests: int,
@@ -456,13 +467,6 @@ async def _load(
     request_timeout: float,
     result: LoadResult,
 ) -> None:
-    encoded = [
-        (
-            f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n"
-            "User-Agent: sidebyside-bench\r\nConnection: keep-alive\r\n\r\n"
-        ).encode()
-        for p in paths
-    ]
     issued = 0
     deadline = time.perf_counter() + max_seconds
 
@@ -503,6 +507,40 @@ async def _load(
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
+def run_encoded(
+    server: Server,
+    encoded: list[bytes],
+    *,
+    name: str,
+    path: str,
+    concurrency: int = 8,
+    requests: int | None = None,
+    max_seconds: float = 60,
+    request_timeout: float = 30,
+) -> LoadResult:
+    """Closed loop: ``concurrency`` workers, each on its own keep-alive connection, send
+    ``requests`` raw HTTP requests in all (cycling through ``encoded``; by default each
+    once), or stop at ``max_seconds``. Only 200s count as done."""
+    result = LoadResult(name, path, concurrency)
+    cpu0, client0, t0 = server.cpu_seconds(), time.process_time(), time.perf_counter()
+    asyncio.run(
+        _load(
+            server.host,
+            server.port,
+            encoded,
+            concurrency=concurrency,
+            requests=len(encoded) if requests is None else requests,
+            max_seconds=max_seconds,
+            request_timeout=request_timeout,
+            result=result,
+        )
+    )
+    result.wall_seconds = time.perf_counter() - t0
+    result.client_cpu_seconds = time.process_time() - client0
+    result.server_cpu_seconds = server.cpu_seconds() - cpu0
+    return result
+
+
 def run_load(
     server: Server,
     path: str | list[str],
@@ -518,40 +556,30 @@ def run_load(
     ``requests`` GETs in all (cycling through ``path`` if a list), or stop at
     ``max_seconds``. ``warmup`` requests first, not recorded. Only 200s count as done."""
     paths = [path] if isinstance(path, str) else list(path)
+    encoded = encode_gets(server.host, server.port, paths)
     if warmup:
-        scratch = LoadResult("warmup", paths[0], concurrency)
-        asyncio.run(
-            _load(
-                server.host,
-                server.port,
-                paths,
-                concurrency=min(concurrency, warmup),
-                requests=warmup,
-                max_seconds=max_seconds,
-                request_timeout=request_timeout,
-                result=scratch,
-            )
+        scratch = run_encoded(
+            server,
+            encoded,
+            name="warmup",
+            path=paths[0],
+            concurrency=min(concurrency, warmup),
+            requests=warmup,
+            max_seconds=max_seconds,
+            request_timeout=request_timeout,
         )
         if scratch.errors:
             raise RuntimeError(f"warm-up of {paths[0]} failed: {dict(scratch.statuses)}")
-    result = LoadResult(name or paths[0], paths[0], concurrency)
-    cpu0, client0, t0 = server.cpu_seconds(), time.process_time(), time.perf_counter()
-    asyncio.run(
-        _load(
-            server.host,
-            server.port,
-            paths,
-            concurrency=concurrency,
-            requests=requests,
-            max_seconds=max_seconds,
-            request_timeout=request_timeout,
-            result=result,
-        )
+    return run_encoded(
+        server,
+        encoded,
+        name=name or paths[0],
+        path=paths[0],
+        concurrency=concurrency,
+        requests=requests,
+        max_seconds=max_seconds,
+        request_timeout=request_timeout,
     )
-    result.wall_seconds = time.perf_counter() - t0
-    result.client_cpu_seconds = time.process_time() - client0
-    result.server_cpu_seconds = server.cpu_seconds() - cpu0
-    return result
 
 
 # --- Output ---------------------------------------------------------------------------------

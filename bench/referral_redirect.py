@@ -32,7 +32,6 @@ the server: read the ratio, not the absolute figures.
 """
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -353,83 +352,6 @@ def request_mix(seeded: dict, *, count: int, seed: int, host: str) -> tuple[list
     return out, counts
 
 
-async def _load_requests(
-    server: harness.Server,
-    requests: list[bytes],
-    *,
-    concurrency: int,
-    max_seconds: float,
-    request_timeout: float,
-    result: harness.LoadResult,
-) -> None:
-    """``harness``'s closed loop, each request with its own headers (sent once each)."""
-    issued = 0
-    deadline = time.perf_counter() + max_seconds
-
-    async def worker() -> None:
-        nonlocal issued
-        conn = harness._Connection(server.host, server.port)
-        try:
-            while issued < len(requests):
-                if time.perf_counter() >= deadline:
-                    result.stopped_by_time = True
-                    return
-                request = requests[issued]
-                issued += 1
-                t0 = time.perf_counter()
-                try:
-                    status, body = await asyncio.wait_for(conn.get(request), request_timeout)
-                except (
-                    OSError,
-                    asyncio.IncompleteReadError,
-                    asyncio.LimitOverrunError,
-                    TimeoutError,
-                    ValueError,
-                ) as exc:
-                    result.errors += 1
-                    result.statuses[type(exc).__name__] += 1
-                    await conn.close()
-                    continue
-                elapsed_ms = (time.perf_counter() - t0) * 1000
-                result.statuses[status] += 1
-                if status == 200:
-                    result.latencies_ms.append(elapsed_ms)
-                    result.response_bytes = len(body)
-                else:
-                    result.errors += 1
-        finally:
-            await conn.close()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-
-def run_requests(
-    server: harness.Server,
-    requests: list[bytes],
-    *,
-    name: str,
-    concurrency: int,
-    max_seconds: float,
-    request_timeout: float = 30,
-) -> harness.LoadResult:
-    result = harness.LoadResult(name, "/r/<code>/", concurrency)
-    cpu0, client0, t0 = server.cpu_seconds(), time.process_time(), time.perf_counter()
-    asyncio.run(
-        _load_requests(
-            server,
-            requests,
-            concurrency=concurrency,
-            max_seconds=max_seconds,
-            request_timeout=request_timeout,
-            result=result,
-        )
-    )
-    result.wall_seconds = time.perf_counter() - t0
-    result.client_cpu_seconds = time.process_time() - client0
-    result.server_cpu_seconds = server.cpu_seconds() - cpu0
-    return result
-
-
 # --- The run ---------------------------------------------------------------------------------
 
 
@@ -477,10 +399,11 @@ def main(argv=None) -> int:
         )
         host = f"{server.host}:{server.port}"
         mix, kinds = request_mix(seeded, count=warmup + args.requests, seed=args.seed, host=host)
-        scratch = run_requests(
+        scratch = harness.run_encoded(
             server,
             mix[:warmup],
             name="warm-up",
+            path="/r/<code>/",
             concurrency=min(args.concurrency, warmup),
             max_seconds=args.max_seconds,
         )
@@ -490,10 +413,11 @@ def main(argv=None) -> int:
             harness.run_load(server, harness.FLOOR_PATH, name="floor (before)", **floor_load)
         ]
         results.append(
-            run_requests(
+            harness.run_encoded(
                 server,
                 mix[warmup:],
                 name="landing /r/<code>/",
+                path="/r/<code>/",
                 concurrency=args.concurrency,
                 max_seconds=args.max_seconds,
             )

@@ -415,21 +415,32 @@ def _default_fare(trip_leg: TripLeg, user, comfort_class: str) -> TravellerFare:
     )
 
 
+_INSERT_HOLD: dict[str, tuple[str, list]] = {}  # database alias → (statement, its fields)
+
+
+def _insert_hold_statement(connection) -> tuple[str, list]:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING id`` for ``SeatAllocation``, built once
+    per database from the model's own meta (quoted identifiers; every value a parameter)."""
+    if connection.alias not in _INSERT_HOLD:
+        meta = SeatAllocation._meta
+        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        quote = connection.ops.quote_name
+        table, pk = quote(meta.db_table), quote(meta.pk.column)
+        columns = ", ".join(quote(f.column) for f in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {pk}"  # noqa: S608, E501
+        _INSERT_HOLD[connection.alias] = (sql, fields)
+    return _INSERT_HOLD[connection.alias]
+
+
 def _insert_unless_taken(allocation: SeatAllocation) -> bool:
     """Insert one allocation unless a live hold or sale already stands on its seat (or
-    its traveller already holds a seat on the leg): ``INSERT … ON CONFLICT DO NOTHING
-    RETURNING id``, one statement, no savepoint; the partial unique indexes decide
-    (PostgreSQL, and SQLite since 3.35). True when the row went in."""
+    its traveller already holds a seat on the leg): one statement, no savepoint; the
+    partial unique indexes decide (PostgreSQL, and SQLite since 3.35). True when the row
+    went in."""
     connection = transaction.get_connection(router.db_for_write(SeatAllocation))
-    meta = SeatAllocation._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
+    sql, fields = _insert_hold_statement(connection)
     values = [f.get_db_prep_save(f.pre_save(allocation, add=True), connection) for f in fields]
-    # Identifiers from the model's own meta, quoted; every value is a parameter.
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    columns = ", ".join(quote(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {pk}"  # noqa: S608, E501
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()

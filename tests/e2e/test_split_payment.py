@@ -145,6 +145,11 @@ def test_three_friends_pay_one_covers_a_fourth_and_everyone_gets_a_ticket(
             page.locator("[data-ticket-cancel-submit]").click()
             expect(page.locator("[data-ticket-cancel-result]")).to_be_visible()
             page.screenshot(path=str(screenshots / "ticket-cancelled-360.png"), full_page=True)
+            context.add_cookies(
+                [{"name": settings.LANGUAGE_COOKIE_NAME, "value": "fr", "url": base}]
+            )
+            page.reload()
+            page.screenshot(path=str(screenshots / "ticket-cancelled-fr-360.png"), full_page=True)
             ticket.refresh_from_db()
             assert ticket.state == "cancelled"
             assert ticket.allocation.state != "sold"
