@@ -289,7 +289,8 @@ def main(argv=None) -> int:
     met = x["p99"] <= TARGET_P99_MS and ratio <= TARGET_RATIO
     print()
     print(
-        f"PostgreSQL + Redis, one Daphne process, DJANGO_DEBUG=1; {args.trips} trips × "
+        f"PostgreSQL + Redis, one Daphne process, production settings (DJANGO_DEBUG=0), "
+        f"layer {os.environ.get('CHANNELS_BACKEND', 'pubsub')}; {args.trips} trips × "
         f"{args.members} members = {args.trips * args.members} sockets; {args.rate:g} picks/s "
         f"for {args.seconds:g} s per phase; {harness.cpu_count()} cores shared by server, "
         "database, Redis and clients"
@@ -331,6 +332,7 @@ def main(argv=None) -> int:
             "server_cpu_pct_live": r(x["cpu_pct"], 0),
             "server_cpu_pct_floor": r(f["cpu_pct"], 0),
             "generator_lag_p99_ms": r(x["lag_p99"]),
+            "channel_layer": os.environ.get("CHANNELS_BACKEND", "pubsub"),
             "cpus": harness.cpu_count(),
             "loadavg_before": round(load_before, 2),
         }

@@ -243,7 +243,7 @@ def main(argv=None) -> int:
     )
     print()
     print(
-        f"PostgreSQL + Redis, {args.servers} Daphne process(es), DJANGO_DEBUG=1; "
+        f"PostgreSQL + Redis, {args.servers} Daphne process(es), DJANGO_DEBUG=0; "
         f"{args.clients} clients in trips of {args.members} race for {args.seats} seats of one "
         f"departure, up to {1 + args.retries} tries each; {harness.cpu_count()} cores shared "
         "by servers, database and clients"

@@ -311,14 +311,29 @@ class TripConsumer(LiveConsumer):
         if kind == "watch_departure":
             await self._watch_departure(request_id, content.get("departure_id"))
             return
-        try:
-            event = await self._command(content)
-        except DomainError as exc:
-            await self.send_json({"type": "error", "id": request_id, **exc.as_dict()})
-            return
-        except Exception:
-            logger.exception("command %r on trip %s failed", kind, self.trip_id)
-            await self._error(request_id, "server_error", _("Something went wrong. Try again."))
+        with live.outbox() as broadcasts:
+            try:
+                event = await self._command(content)
+            except DomainError as exc:
+                event, error = None, {"type": "error", "id": request_id, **exc.as_dict()}
+            except Exception:
+                logger.exception("command %r on trip %s failed", kind, self.trip_id)
+                event, error = (
+                    None,
+                    {
+                        "type": "error",
+                        "id": request_id,
+                        "code": "server_error",
+                        "message": str(_("Something went wrong. Try again.")),
+                    },
+                )
+            else:
+                error = None
+        # What the command's committed transactions broadcast (a refused command may
+        # still have committed some: a hold released on the way), then the answer.
+        await live.send_all(self.channel_layer, broadcasts)
+        if error is not None:
+            await self.send_json(error)
             return
         await self.send_json(
             {"type": "ack", "id": request_id, "version": event.version if event else None}

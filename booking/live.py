@@ -10,7 +10,10 @@ Services call ``after_commit_*``: the message leaves only once the transaction t
 the change has committed, so nobody hears of a change that was rolled back.
 """
 
+import contextlib
 import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -39,7 +42,41 @@ def event_message(event) -> dict:
     }
 
 
+# A websocket command's broadcasts, collected for its consumer to send itself once the
+# service has returned (``outbox``). Without it each broadcast would hop from the
+# database thread to the event loop and back (``async_to_sync``) while the thread waits:
+# two hops per seat pick, the busiest command of the live plan.
+_outbox: ContextVar[list | None] = ContextVar("sidebyside_live_outbox", default=None)
+
+
+@contextlib.contextmanager
+def outbox() -> Iterator[list[tuple[str, dict]]]:
+    """Collect the broadcasts of the services called within (from this async context,
+    through ``database_sync_to_async``: the context goes with the call) instead of sending
+    them; the caller sends the (group, message) pairs with ``send_all`` afterwards. They
+    are still only those of committed transactions."""
+    messages: list[tuple[str, dict]] = []
+    token = _outbox.set(messages)
+    try:
+        yield messages
+    finally:
+        _outbox.reset(token)
+
+
+async def send_all(layer, messages: list[tuple[str, dict]]) -> None:
+    """Send what an ``outbox`` collected, in order; best effort, as ``_send``."""
+    for group, message in messages:
+        try:
+            await layer.group_send(group, message)
+        except Exception:
+            logger.exception("broadcast to %s failed", group)
+
+
 def _send(group: str, message: dict) -> None:
+    collected = _outbox.get()
+    if collected is not None:
+        collected.append((group, message))
+        return
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - a layer is always configured
         return

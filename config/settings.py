@@ -136,21 +136,35 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Channel layer and cache ----------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    # Two layers of channels_redis, chosen by CHANNELS_BACKEND (docs/architecture.md):
+    # - "pubsub" (default): Redis PUBLISH/SUBSCRIBE. A group message is published once and
+    #   each process subscribed to the group receives it once, then hands it to its own
+    #   sockets in memory: a pick seen by 8 members of a trip is one Redis message, not 8
+    #   queued entries each popped by its own round trip. At most once, like the other
+    #   layer: a socket that misses an event sees the version gap and resyncs from the
+    #   event log (docs/live-protocol.md).
+    # - "core": a sorted set per process, popped with BZPOPMIN; kept for deployments that
+    #   want its per-channel expiry. Its capacity is per process (CHANNELS_CAPACITY): past
+    #   it a group_send silently drops messages (its own default, 100, lost live events).
+    CHANNELS_BACKEND = env.str("CHANNELS_BACKEND", default="pubsub")
+    if CHANNELS_BACKEND not in ("pubsub", "core"):
+        raise ImproperlyConfigured("CHANNELS_BACKEND must be pubsub or core")
+    _layer_config = {
+        # redis-py 8 reads with a 5 s socket timeout by default, the same as the core
+        # layer's 5 s BZPOPMIN: an idle socket's consumer then died with a Redis
+        # TimeoutError (closed 1011) after about 5 s. Read longer than BZPOPMIN.
+        "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+        "prefix": env.str("CHANNELS_PREFIX", default="sbs"),
+    }
+    if CHANNELS_BACKEND == "core":
+        _layer_config["capacity"] = env.int("CHANNELS_CAPACITY", default=10_000)
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # redis-py 8 reads with a 5 s socket timeout by default, the same as the
-                # layer's 5 s BZPOPMIN: an idle socket's consumer then died with a Redis
-                # TimeoutError (closed 1011) after about 5 s. Read longer than BZPOPMIN.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
-                "prefix": env.str("CHANNELS_PREFIX", default="sbs"),
-                # channels_redis queues the messages for every socket of one process under
-                # one Redis key, and a group_send silently drops what goes past this
-                # capacity (default 100): a process with 1,600 sockets that falls 100
-                # messages behind would lose events. Per process, not per socket.
-                "capacity": env.int("CHANNELS_CAPACITY", default=10_000),
-            },
+            "BACKEND": {
+                "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "core": "channels_redis.core.RedisChannelLayer",
+            }[CHANNELS_BACKEND],
+            "CONFIG": _layer_config,
         }
     }
     CACHES = {

@@ -1,0 +1,249 @@
+"""``plan.seat_pick`` on a settled leg, the live plan's hot path: on PostgreSQL it runs as
+a few hand-written statements (``booking.seat_pick_pg``), on SQLite through the ORM. The
+same tests run on both (the suite runs twice), so both paths keep one set of rules: the
+same errors, the same rows, the same event and broadcasts."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from booking import errors, live, plan
+from booking.models import (
+    AllocationState,
+    FareClass,
+    Seat,
+    SeatAllocation,
+    TravellerFare,
+    Trip,
+    TripEvent,
+)
+from groups.errors import NotMember
+from groups.models import Membership
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def settled():
+    trip, people, (early, late) = factories.planned_trip(travellers=3, options=2)
+    plan.poll_settle(trip_id=trip.pk, by=people[0], leg="outbound", departure_id=early.pk)
+    trip.refresh_from_db()
+    return trip, people, early, late
+
+
+@pytest.fixture
+def sent(monkeypatch, django_capture_on_commit_callbacks):
+    """The broadcasts that leave after commit, as (group, message)."""
+    messages = []
+    monkeypatch.setattr(live, "_send", lambda group, message: messages.append((group, message)))
+
+    class Capture:
+        def __call__(self):
+            return django_capture_on_commit_callbacks(execute=True)
+
+        messages = None
+
+    capture = Capture()
+    capture.messages = messages
+    return capture
+
+
+def seats(departure, comfort_class="second"):
+    return list(
+        Seat.objects.filter(coach__vehicle=departure.vehicle, comfort_class=comfort_class)
+        .select_related("coach")
+        .order_by("coach__number", "number")
+    )
+
+
+def pick(trip, user, seat, departure_id=None):
+    return plan.seat_pick(
+        trip_id=trip.pk, user=user, leg="outbound", seat_id=seat.pk, departure_id=departure_id
+    )
+
+
+def rows(trip):
+    trip.refresh_from_db()
+    return (
+        trip.version,
+        list(TripEvent.objects.filter(trip=trip).values_list("version", "kind", "payload")),
+        list(
+            SeatAllocation.objects.order_by("pk").values_list(
+                "state", "seat_id", "user_id", "departure_id"
+            )
+        ),
+        list(TravellerFare.objects.order_by("pk").values_list("user_id", "fare_class__code")),
+    )
+
+
+def test_a_first_pick_holds_the_seat_gives_a_default_fare_and_says_so_once(settled, sent):
+    trip, (_olivia, ana, _ben), early, _late = settled
+    seat = seats(early)[0]
+    before = trip.version
+    with sent():
+        event = pick(trip, ana, seat)
+
+    assert event.version == before + 1 and event.kind == "seat_held"
+    stored = TripEvent.objects.get(trip=trip, version=event.version)
+    assert (
+        stored.payload
+        == event.payload
+        == {
+            "leg": "outbound",
+            "departure_id": early.pk,
+            "holds": [
+                {
+                    "user_id": ana.pk,
+                    "seat_id": seat.pk,
+                    "label": f"{seat.coach.number}-{seat.number}",
+                }
+            ],
+            "released": [],
+        }
+    )
+    assert stored.actor_id == ana.pk
+    hold = SeatAllocation.objects.get(state=AllocationState.HELD)
+    assert (hold.seat_id, hold.user_id, hold.departure_id, hold.leg.trip_id) == (
+        seat.pk,
+        ana.pk,
+        early.pk,
+        trip.pk,
+    )
+    assert hold.expires_at > timezone.now()
+    fare = TravellerFare.objects.get(user=ana)
+    expected = (
+        FareClass.objects.filter(comfort_class="second").order_by("sort_order", "code").first()
+    )
+    assert (fare.fare_class, fare.passenger_type.code) == (expected, "adult")
+    # One message to the trip (the stored event), one to the departure's watchers.
+    assert len(sent.messages) == 2
+    assert dict(sent.messages) == {
+        live.trip_group(trip.pk): {"type": "trip.event", "event": live.event_message(stored)},
+        live.departure_group(early.pk): {
+            "type": "departure.seats",
+            "departure_id": early.pk,
+            "seats": [{"seat_id": seat.pk, "status": "held"}],
+        },
+    }
+
+
+def test_moving_seat_releases_the_old_one_in_the_same_change(settled, sent):
+    trip, (_olivia, ana, _ben), early, _late = settled
+    first, second = seats(early)[:2]
+    pick(trip, ana, first)
+    with sent():
+        event = pick(trip, ana, second)
+    assert event.payload["released"] == [
+        {"departure_id": early.pk, "seat_id": first.pk, "user_id": ana.pk}
+    ]
+    held = SeatAllocation.objects.filter(state=AllocationState.HELD)
+    assert list(held.values_list("seat_id", flat=True)) == [second.pk]
+    assert SeatAllocation.objects.get(seat=first).state == AllocationState.RELEASED
+    assert dict(sent.messages)[live.departure_group(early.pk)]["seats"] == [
+        {"seat_id": first.pk, "status": "free"},
+        {"seat_id": second.pk, "status": "held"},
+    ]
+
+
+def test_picking_ones_own_seat_again_refreshes_the_hold_only(settled, sent):
+    trip, (_olivia, ana, _ben), early, _late = settled
+    seat = seats(early)[0]
+    pick(trip, ana, seat)
+    hold = SeatAllocation.objects.get(state=AllocationState.HELD)
+    SeatAllocation.objects.filter(pk=hold.pk).update(
+        expires_at=timezone.now() + dt.timedelta(seconds=5)
+    )
+    with sent():
+        event = pick(trip, ana, seat)
+    again = SeatAllocation.objects.get(state=AllocationState.HELD)
+    assert again.pk == hold.pk
+    assert again.expires_at > timezone.now() + dt.timedelta(seconds=60)
+    assert event.payload["released"] == [] and event.payload["holds"][0]["seat_id"] == seat.pk
+    assert SeatAllocation.objects.count() == 1
+    # The trip hears of it; the departure's watchers have nothing new to see.
+    assert [group for group, _message in sent.messages] == [live.trip_group(trip.pk)]
+
+
+def test_a_taken_seat_is_refused_and_nothing_changes(settled):
+    trip, (_olivia, ana, ben), early, _late = settled
+    mine, theirs = seats(early)[:2]
+    pick(trip, ana, theirs)
+    pick(trip, ben, mine)
+    before = rows(trip)
+    with pytest.raises(errors.SeatTaken):
+        pick(trip, ben, theirs)  # ben's own hold stays where it was
+    assert rows(trip) == before
+    sold = seats(early)[2]
+    factories.sell(early, [sold])
+    with pytest.raises(errors.SeatTaken):
+        pick(trip, ben, sold)
+    assert rows(trip)[:2] == before[:2]
+
+
+def test_an_expired_hold_on_the_seat_does_not_stand_in_the_way(settled):
+    trip, (_olivia, ana, ben), early, _late = settled
+    seat = seats(early)[0]
+    pick(trip, ana, seat)
+    SeatAllocation.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    event = pick(trip, ben, seat)
+    assert event.payload["holds"][0]["user_id"] == ben.pk
+    live_rows = SeatAllocation.objects.filter(state=AllocationState.HELD)
+    assert list(live_rows.values_list("user_id", "seat_id")) == [(ben.pk, seat.pk)]
+
+
+def test_errors_on_a_settled_leg_write_nothing(settled):
+    trip, (olivia, ana, _ben), early, late = settled
+    second, first_class = seats(early)[0], seats(early, "first")[0]
+    other_train = factories.vehicle()
+    foreign = Seat.objects.filter(coach__vehicle=other_train, comfort_class="second").first()
+    plan.fare_choose(trip_id=trip.pk, user=olivia, leg="outbound", fare_class_code="standard-2")
+    before = rows(trip)
+    with pytest.raises(errors.LegSettled):
+        pick(trip, ana, second, departure_id=late.pk)
+    with pytest.raises(errors.SeatNotOnThisTrain):
+        pick(trip, ana, foreign)
+    with pytest.raises(errors.WrongComfortClass):
+        pick(trip, olivia, first_class)
+    with pytest.raises(errors.LegNotFound):
+        plan.seat_pick(trip_id=trip.pk, user=ana, leg="return", seat_id=second.pk)
+    with pytest.raises(errors.TripNotFound):
+        plan.seat_pick(trip_id=trip.pk + 1000, user=ana, leg="outbound", seat_id=second.pk)
+    stranger = factories.user("Stranger")
+    with pytest.raises(errors.TripNotFound):
+        pick(trip, stranger, second)
+    Membership.objects.filter(user=ana).update(status=Membership.Status.PENDING)
+    with pytest.raises(NotMember):
+        pick(trip, ana, second)
+    assert rows(trip) == before
+    Trip.objects.filter(pk=trip.pk).update(status=Trip.Status.CHECKOUT)
+    with pytest.raises(errors.TripLocked):
+        pick(trip, olivia, second)
+    early.status = "cancelled"
+    early.save(update_fields=["status"])
+    Trip.objects.filter(pk=trip.pk).update(status=Trip.Status.PLANNING)
+    with pytest.raises(errors.DepartureNotBookable):
+        pick(trip, olivia, second)
+    assert rows(trip)[1:] == before[1:]
+
+
+def test_on_postgresql_a_pick_is_a_handful_of_statements(settled):
+    """The hot path is taken: a move to another seat by a traveller with a fare is four
+    statements (lock, read, release, hold with version and event), where the ORM path
+    takes about ten."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the hand-written path is PostgreSQL's")
+    trip, (_olivia, ana, _ben), early, _late = settled
+    first, second = seats(early)[:2]
+    pick(trip, ana, first)
+    with CaptureQueriesContext(connection) as queries:
+        pick(trip, ana, second)
+    statements = [
+        q["sql"]
+        for q in queries
+        if q["sql"] not in ("BEGIN", "COMMIT") and "SAVEPOINT" not in q["sql"]  # the test's
+    ]
+    assert len(statements) == 4, statements
