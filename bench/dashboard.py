@@ -21,12 +21,23 @@ Steps, in this process (Django set up on the bench database):
    each day of the span in turn, as if the worker had run it every day, then
    ``rollup_job()`` once now, as the worker runs it every five minutes; both timed. Then
    one rebuild of the whole span, ``rollup(days=SPAN_DAYS + 1)`` (after restoring clicks),
-   timed, and checked to leave every rollup row as the daily runs made it.
+   timed, and checked to leave every rollup row as the daily runs made it. Then ``VACUUM
+   ANALYZE`` of the rollup tables (and of the share links and conversions, which a
+   migration may have rewritten), as autovacuum would after so many writes (index-only
+   scans need their pages marked all-visible).
 4. ``GET /api/referrals/dashboard/?from=<today-89>&to=<today>`` through Django's test
    client, as a staff member with ``referrals.view_dashboard`` (full middleware, DRF,
    serialisation): warm-up, then ``--requests`` timed requests; ``p95_ms`` is their 95th
    percentile (target ≤ 300 ms at full size). The channel and destination filters are
    measured too, and each query of one request is timed and explained (which dominates).
+
+``--reuse`` skips step 1's drop and the seeding, and step 3's daily runs, when the bench
+database already holds a seed of the same size made today by a run that finished them (its
+``bench_seed`` table says so); otherwise the run seeds as usual. The migrations still run
+(a new one fills what it adds), then the rollup job once and the rebuild of the span, so
+every rollup, summary and total is the current code's; then the API is timed. A full seed
+and its daily runs take minutes (≈ 100 s and ≈ 230 s on 2 shared cores); this takes
+about one.
 
 ``--with-index SQL`` runs that ``CREATE INDEX …`` on the bench database before the rollups
 (to prove an index the code would need; the app's migrations are never changed here).
@@ -64,6 +75,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, help="timed API requests (default 200; --quick 30)")
     parser.add_argument(
         "--flagged", type=int, help="flagged clicks (flooding sources; default 1 in 20,000)"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the bench database's seed when it is the same (size, made today)",
     )
     parser.add_argument(
         "--with-index",
@@ -104,6 +120,7 @@ def _sync_sequence(cursor, table: str) -> None:
 
 def seed(*, clicks: int, bookings: int, flagged: int) -> dict:
     """Everything the dashboard reads, in SQL; returns the row counts."""
+    from django.conf import settings
     from django.db import connection, transaction
 
     trips = bookings
@@ -132,6 +149,7 @@ def seed(*, clicks: int, bookings: int, flagged: int) -> dict:
         }
         params = {
             "now": dt.datetime.now(dt.UTC),
+            "tz": settings.TIME_ZONE,
             "span": f"{SPAN_DAYS} days",
             "stations": stations,
             "channels": list(CHANNELS),
@@ -188,15 +206,19 @@ def seed(*, clicks: int, bookings: int, flagged: int) -> dict:
             # Two links per trip (k = 0, 1): different channels, so (trip, sharer, channel)
             # stays unique; made at any time of the span.
             "links": (
-                """INSERT INTO referrals_sharelink (id, code, channel, created_at, trip_id,
-                       sharer_id)
+                # The copies (local day, destination) as the model writes them.
+                """INSERT INTO referrals_sharelink (id, code, channel, created_at, day,
+                       trip_id, destination_id, sharer_id)
                    SELECT %(l0)s + g, substr(md5('link' || g), 1, 12),
                           (%(channels)s::text[])[1 + (t + k * 3) %% 6],
-                          %(now)s - random() * %(span)s::interval,
-                          %(t0)s + 1 + t, %(u0)s + 1 + (t * 7 + k * 13) %% %(users)s
+                          made, (made AT TIME ZONE %(tz)s)::date,
+                          %(t0)s + 1 + t, lt.destination_id,
+                          %(u0)s + 1 + (t * 7 + k * 13) %% %(users)s
                    FROM generate_series(1, %(links)s) g,
                         LATERAL (SELECT (g - 1) %% %(trips)s AS t,
-                                        (g - 1) / %(trips)s AS k) x""",
+                                        (g - 1) / %(trips)s AS k,
+                                        %(now)s - random() * %(span)s::interval AS made) x
+                   JOIN booking_trip lt ON lt.id = %(t0)s + 1 + x.t""",
                 """INSERT INTO referrals_shareintent (channel, at, link_id)
                    SELECT l.channel, l.created_at, l.id
                    FROM generate_series(1, %(intents)s) g
@@ -230,36 +252,42 @@ def seed(*, clicks: int, bookings: int, flagged: int) -> dict:
                    JOIN referrals_sharelink l ON l.id = pick.lid""",
             ),
             # One booking conversion per booking (3 % refunded), sign-ups (one per
-            # account), trips created (one per trip): each after its link was made.
+            # account), trips created (one per trip): each after its link was made, with
+            # its local day and destination, as the model writes them.
             "conversions": (
-                """INSERT INTO referrals_conversion (kind, channel, amount_cents, currency,
-                       reversed_cents, at, booking_id, link_id, trip_id, user_id)
-                   SELECT 'booking', l.channel, a, 'EUR', CASE WHEN g %% 33 = 0 THEN a ELSE 0 END,
-                          least(%(now)s - interval '1 minute',
-                                l.created_at + random() * interval '10 days'),
+                """INSERT INTO referrals_conversion (kind, channel, destination_id,
+                       amount_cents, currency, reversed_cents, at, day, booking_id, link_id,
+                       trip_id, user_id)
+                   SELECT 'booking', l.channel, l.destination_id, a, 'EUR',
+                          CASE WHEN g %% 33 = 0 THEN a ELSE 0 END,
+                          w.at, (w.at AT TIME ZONE %(tz)s)::date,
                           %(b0)s + g, l.id, %(t0)s + g, %(u0)s + 1 + (g * 11) %% %(users)s
                    FROM (SELECT g, %(l0)s + 1 + floor(random() * %(links)s)::bigint AS lid,
                                 4500 + floor(random() * 15000)::int AS a
                          FROM generate_series(1, %(trips)s) g) pick
-                   JOIN referrals_sharelink l ON l.id = pick.lid""",
-                """INSERT INTO referrals_conversion (kind, channel, amount_cents, currency,
-                       reversed_cents, at, link_id, user_id)
-                   SELECT 'signup', l.channel, 0, '', 0,
-                          least(%(now)s - interval '1 minute',
-                                l.created_at + random() * interval '10 days'),
-                          l.id, %(u0)s + g
+                   JOIN referrals_sharelink l ON l.id = pick.lid,
+                   LATERAL (SELECT least(%(now)s - interval '1 minute',
+                                         l.created_at + random() * interval '10 days') AS at) w""",
+                """INSERT INTO referrals_conversion (kind, channel, destination_id,
+                       amount_cents, currency, reversed_cents, at, day, link_id, user_id)
+                   SELECT 'signup', l.channel, l.destination_id, 0, '', 0,
+                          w.at, (w.at AT TIME ZONE %(tz)s)::date, l.id, %(u0)s + g
                    FROM (SELECT g, %(l0)s + 1 + floor(random() * %(links)s)::bigint AS lid
                          FROM generate_series(1, %(signups)s) g) pick
-                   JOIN referrals_sharelink l ON l.id = pick.lid""",
-                """INSERT INTO referrals_conversion (kind, channel, amount_cents, currency,
-                       reversed_cents, at, link_id, trip_id, user_id)
-                   SELECT 'trip_created', l.channel, 0, '', 0,
-                          least(%(now)s - interval '1 minute',
-                                l.created_at + random() * interval '10 days'),
+                   JOIN referrals_sharelink l ON l.id = pick.lid,
+                   LATERAL (SELECT least(%(now)s - interval '1 minute',
+                                         l.created_at + random() * interval '10 days') AS at) w""",
+                """INSERT INTO referrals_conversion (kind, channel, destination_id,
+                       amount_cents, currency, reversed_cents, at, day, link_id, trip_id,
+                       user_id)
+                   SELECT 'trip_created', l.channel, l.destination_id, 0, '', 0,
+                          w.at, (w.at AT TIME ZONE %(tz)s)::date,
                           l.id, %(t0)s + g, %(u0)s + 1 + g %% %(users)s
                    FROM (SELECT g, %(l0)s + 1 + floor(random() * %(links)s)::bigint AS lid
                          FROM generate_series(1, %(trips_created)s) g) pick
-                   JOIN referrals_sharelink l ON l.id = pick.lid""",
+                   JOIN referrals_sharelink l ON l.id = pick.lid,
+                   LATERAL (SELECT least(%(now)s - interval '1 minute',
+                                         l.created_at + random() * interval '10 days') AS at) w""",
             ),
         }
         params.update(
@@ -297,6 +325,37 @@ def seed(*, clicks: int, bookings: int, flagged: int) -> dict:
     }
 
 
+def _seed_key(args: argparse.Namespace, today: dt.date) -> tuple:
+    return (args.clicks, args.bookings, args.flagged, SPAN_DAYS, today)
+
+
+def seeded_already(database_url: str, key: tuple) -> bool:
+    """Whether the bench database holds a finished seed of this size, made today."""
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url, connect_timeout=10) as conn:
+            row = conn.execute(
+                "SELECT clicks, bookings, flagged, span_days, seeded_on FROM bench_seed"
+            ).fetchone()
+    except psycopg.Error:  # no database, or no seed table: never seeded
+        return False
+    return row is not None and tuple(row) == key
+
+
+def seed_mark(key: tuple) -> None:
+    """Remember the finished seed (``--reuse``)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_seed")
+        cursor.execute(
+            "CREATE TABLE bench_seed (clicks integer, bookings integer, flagged integer, "
+            "span_days integer, seeded_on date)"
+        )
+        cursor.execute("INSERT INTO bench_seed VALUES (%s, %s, %s, %s, %s)", key)
+
+
 # --- Measuring the API ------------------------------------------------------------------------
 
 
@@ -305,7 +364,8 @@ def staff_client():
     from django.contrib.auth.models import Permission
     from django.test import Client
 
-    staff = get_user_model().objects.create_user(
+    staff = get_user_model().objects.filter(username="bench-staff").first()
+    staff = staff or get_user_model().objects.create_user(
         username="bench-staff", email="staff@example.test", is_staff=True
     )
     staff.user_permissions.add(
@@ -386,7 +446,16 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()[0]
     database_url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
     redis_url = os.environ.get("REDIS_URL") or None
-    harness.recreate_postgres_database(database_url)
+    # The day of the seed, in the app's time zone (Europe/Paris unless DJANGO_TIME_ZONE).
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(os.environ.get("DJANGO_TIME_ZONE") or "Europe/Paris")
+    seed_key = _seed_key(args, dt.datetime.now(zone).date())
+    reused = args.reuse and seeded_already(database_url, seed_key)
+    if reused:
+        harness.log(f"reusing the seed of {harness.database_name(database_url)!r}: {seed_key}")
+    else:
+        harness.recreate_postgres_database(database_url)
     var_dir = Path(tempfile.mkdtemp(prefix="sbs-bench-dashboard-"))
     env = harness.server_env(var_dir=var_dir, database_url=database_url, redis_url=redis_url)
     harness.manage(env, "migrate", "--noinput", "-v", "0")
@@ -403,14 +472,16 @@ def main(argv=None) -> int:
     from referrals import rollups
     from referrals.models import Click, DailyRollup
 
-    for code, name, city in STATIONS:  # the demo catalog's stations (the destinations)
-        Station.objects.get_or_create(
-            code=code, defaults={"name": name, "city": city, "time_zone": "Europe/Paris"}
-        )
-    t0 = time.monotonic()
-    seeded = seed(clicks=args.clicks, bookings=args.bookings, flagged=args.flagged)
-    seed_seconds = time.monotonic() - t0
-    harness.log(f"seeded in {seed_seconds:.1f} s: {seeded['rows']}")
+    seeded, seed_seconds = {"seconds": "reused"}, None
+    if not reused:
+        for code, name, city in STATIONS:  # the demo catalog's stations (the destinations)
+            Station.objects.get_or_create(
+                code=code, defaults={"name": name, "city": city, "time_zone": "Europe/Paris"}
+            )
+        t0 = time.monotonic()
+        seeded = seed(clicks=args.clicks, bookings=args.bookings, flagged=args.flagged)
+        seed_seconds = time.monotonic() - t0
+        harness.log(f"seeded in {seed_seconds:.1f} s: {seeded['rows']}")
 
     with connection.cursor() as cursor:
         for statement in args.with_index:
@@ -427,11 +498,11 @@ def main(argv=None) -> int:
     today = timezone.localdate()
     t0 = time.monotonic()
     runs = []
-    for back in range(SPAN_DAYS, -1, -1):
+    for back in range(SPAN_DAYS, -1, -1) if not reused else ():
         t1 = time.monotonic()
         rollups.rollup(today=today - dt.timedelta(days=back))
         runs.append(time.monotonic() - t1)
-    rollup_all_seconds = time.monotonic() - t0
+    rollup_all_seconds = time.monotonic() - t0 if runs else None
     t0 = time.monotonic()
     job_rows = rollups.rollup_job()
     rollup_job_seconds = time.monotonic() - t0
@@ -448,13 +519,25 @@ def main(argv=None) -> int:
         f"{rebuild_seconds:.2f} s, same rows: {rebuild_same}"
     )
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE referrals_dailyrollup")
+        for table in (
+            "referrals_dailyrollup",
+            "referrals_dailysummary",
+            "referrals_sharertotal",
+            # Rewritten by a migration when the seed is reused (new copies filled).
+            "referrals_sharelink",
+            "referrals_conversion",
+        ):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    if not reused:
+        seed_mark(seed_key)
     rollup_days = settings.REFERRALS["ROLLUP_DAYS"]
-    harness.log(
-        f"rollup job for each of {len(runs)} days ({rollup_days} days each): "
-        f"{rollup_all_seconds:.1f} s in all, {max(runs):.2f} s the longest; the job now: "
-        f"{job_rows:,} rows in {rollup_job_seconds:.2f} s"
+    daily = (
+        f"for each of {len(runs)} days ({rollup_days} days each): "
+        f"{rollup_all_seconds:.1f} s in all, {max(runs):.2f} s the longest"
+        if runs
+        else "(daily runs skipped: seed reused)"
     )
+    harness.log(f"rollup job {daily}; the job now: {job_rows:,} rows in {rollup_job_seconds:.2f} s")
 
     client = staff_client()
     path = "/api/referrals/dashboard/"
@@ -487,10 +570,14 @@ def main(argv=None) -> int:
         f"{args.bookings:,} bookings; {rollup_count:,} daily rollup rows"
     )
     print(
-        f"seeding {seed_seconds:.1f} s ({seeded['seconds']}); the rollup job once per day of "
-        f"the span {rollup_all_seconds:.1f} s in all (longest {max(runs):.2f} s); the job now "
-        f"{rollup_job_seconds:.2f} s; a rebuild of the span {rebuild_seconds:.2f} s "
-        f"({flagged_sources} flagged sources, same rows: {rebuild_same})"
+        (
+            f"seeding {seed_seconds:.1f} s ({seeded['seconds']}); the rollup job once per day "
+            f"of the span {rollup_all_seconds:.1f} s in all (longest {max(runs):.2f} s)"
+            if not reused
+            else "seed reused (--reuse): no seeding, no daily runs"
+        )
+        + f"; the job now {rollup_job_seconds:.2f} s; a rebuild of the span "
+        f"{rebuild_seconds:.2f} s ({flagged_sources} flagged sources, same rows: {rebuild_same})"
     )
     print(
         f"90-day answer: {totals['visitors']:,} visitors, {totals['shares']:,} shares, "
@@ -530,8 +617,9 @@ def main(argv=None) -> int:
             "clicks": args.clicks,
             "bookings": args.bookings,
             "rollup_rows": rollup_count,
-            "seed_seconds": r(seed_seconds, 1),
-            "rollup_seconds": r(rollup_all_seconds, 1),
+            "seed_reused": reused,
+            "seed_seconds": r(seed_seconds, 1) if seed_seconds is not None else None,
+            "rollup_seconds": r(rollup_all_seconds, 1) if runs else None,
             "rollup_job_seconds": r(rollup_job_seconds, 2),
             "rollup_rebuild_seconds": r(rebuild_seconds, 2),
             "rollup_rebuild_same_rows": rebuild_same,

@@ -8,7 +8,7 @@
 Every request is a real, tracked visit, as in production: the link is read, the click
 counted (one INSERT), the visitor found or made, the page rendered with its Open Graph
 tags. The requests are a mix of what a shared link meets (``MIX``): first visits of
-browsers without any cookie (a new visitor and a new session), browsers coming back within
+browsers without any cookie (a new visitor, no session), browsers coming back within
 their session, browsers that consented (``sbs_consent`` + the signed ``sbs_vid`` cookie),
 and a small share of link-crawler previews (facebookexternalhit, Twitterbot, WhatsApp, …),
 spread over many links, with varied user agents and languages. The visitors coming back
@@ -53,7 +53,7 @@ CLICK_RATE = "100000000/m"
 
 # What one request is, and how often (shares of the requests, summing to 1).
 MIX = {
-    "new": 0.45,  # first visit, no cookie at all: a visitor and a session are made
+    "new": 0.45,  # first visit, no cookie at all: a visitor is made (no session)
     "session": 0.28,  # back within the session (no consent given): its visitor is found
     "consented": 0.22,  # consent given earlier: ``sbs_consent`` + signed ``sbs_vid``
     "preview": 0.05,  # a link crawler drawing the card: a preview, no visitor
@@ -237,8 +237,11 @@ def helper_count() -> dict:
 
 def helper_profile(code: str, session_cookie: str, consent_cookie: str) -> dict:
     """One request of each kind through the whole middleware stack (Django's test client),
-    after a warm-up of each: queries, SQL time, the template's share of the time."""
+    after a warm-up of each: queries, SQL time, the template's share of the time; and the
+    floor view the same way."""
     _django()
+    from http.cookies import SimpleCookie
+
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -246,13 +249,15 @@ def helper_profile(code: str, session_cookie: str, consent_cookie: str) -> dict:
     def cookies(header: str) -> dict:
         return dict(part.strip().split("=", 1) for part in header.split(";") if part.strip())
 
+    landing = f"/r/{code}/"
     kinds = {
-        "new": ({}, BROWSERS[1]),
-        "session": (cookies(session_cookie), BROWSERS[0]),
-        "consented": (cookies(consent_cookie), BROWSERS[2]),
-        "preview": ({}, CRAWLERS[0]),
+        "new": ({}, BROWSERS[1], landing),
+        "session": (cookies(session_cookie), BROWSERS[0], landing),
+        "consented": (cookies(consent_cookie), BROWSERS[2], landing),
+        "preview": ({}, CRAWLERS[0], landing),
+        # The floor view through the same stack, for comparison.
+        "floor": ({}, BROWSERS[1], harness.FLOOR_PATH),
     }
-    path = f"/r/{code}/"
     out = {}
     render_seconds = [0.0]
 
@@ -268,10 +273,13 @@ def helper_profile(code: str, session_cookie: str, consent_cookie: str) -> dict:
             render_seconds[0] += time.perf_counter() - t0
 
     backend.Template.render = timed_render
-    for kind, (jar, agent) in kinds.items():
+    for kind, (jar, agent, path) in kinds.items():
         timings = []
+        # One client (one handler) per kind: a new handler builds the middleware again, and
+        # WhiteNoise then scans the static files (tens of ms that no served request pays).
+        client = Client(HTTP_USER_AGENT=agent, HTTP_ACCEPT_LANGUAGE=LANGUAGES[0])
         for attempt in range(6):
-            client = Client(HTTP_USER_AGENT=agent, HTTP_ACCEPT_LANGUAGE=LANGUAGES[0])
+            client.cookies = SimpleCookie()  # each attempt a browser with only its jar
             for name, value in jar.items():
                 client.cookies[name] = value
             sql = [0.0]
@@ -465,6 +473,10 @@ def main(argv=None) -> int:
             f"{p['template_ms']} ms rendering, {p['request_ms']} ms in all"
         )
     print(
+        "(in process: one thread, its database connection kept open; under Daphne each "
+        "request has a thread of its own)"
+    )
+    print(
         f"set-up {setup_seconds:.1f} s, total {time.monotonic() - started:.1f} s; "
         f"load average (1 min) {load_before:.2f} before, {load_after:.2f} at the end"
     )
@@ -485,7 +497,7 @@ def main(argv=None) -> int:
             "clicks": counted["clicks"],
             "answers": answered,
             "clicks_match": clicks_ok,
-            "queries": {kind: p["queries"] for kind, p in profile.items()},
+            "queries": {kind: p["queries"] for kind, p in profile.items() if kind != "floor"},
             "database": database,
             "redis": bool(redis_url),
             "debug": not args.no_debug,

@@ -67,7 +67,7 @@ def last_click(*, visitor_ids, user_id: int | None, at: dt.datetime) -> Click | 
             group_id=OuterRef("link__trip__group_id"), user_id=user_id
         )
         clicks = clicks.exclude(link__sharer_id=user_id).exclude(Exists(member))
-    return clicks.select_related("link").order_by("-at", "-pk").first()
+    return clicks.select_related("link__trip").order_by("-at", "-pk").first()
 
 
 def _visitor_ids_of(user_id: int, *, at: dt.datetime) -> list[int]:
@@ -88,6 +88,7 @@ def _record(*, click: Click, kind: str, at: dt.datetime, **fields) -> Conversion
                 kind=kind,
                 link=click.link,
                 channel=click.link.channel,
+                destination_id=click.link.trip.destination_id,
                 click=click,
                 visitor_id=click.visitor_id,
                 at=at,

@@ -11,6 +11,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 # 9 random bytes: 72 bits, 12 URL-safe characters. Guessing one live code among a million
@@ -25,6 +26,29 @@ def new_share_code() -> str:
 
 def new_visitor_key() -> str:
     return secrets.token_urlsafe(16)
+
+
+class LocalDayField(models.DateField):
+    """The local day (``TIME_ZONE``) of another date-time field of the row (``of``, declared
+    before it), written with the row on every save, so the dashboard groups by day without
+    converting each row's time. ``QuerySet.update`` of that field does not follow: update
+    both."""
+
+    def __init__(self, *args, of: str, **kwargs):
+        self.of = of
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["of"] = self.of
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance, add):
+        moment = getattr(model_instance, self.of)
+        value = timezone.localdate(moment) if moment is not None else None
+        setattr(model_instance, self.attname, value)
+        return value
 
 
 class ShareChannel(models.TextChoices):
@@ -56,6 +80,12 @@ class ShareLink(models.Model):
     )
     channel = models.CharField(_("channel"), max_length=10, choices=ShareChannel.choices)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Copies for the dashboard, written with the link: the local day it was made, and its
+    # trip's destination (fixed once the trip is booked; links are made after).
+    day = LocalDayField(of="created_at")
+    destination = models.ForeignKey(
+        "booking.Station", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     class Meta:
         verbose_name = _("share link")
@@ -67,9 +97,26 @@ class ShareLink(models.Model):
                 fields=["trip", "sharer", "channel"], name="one_share_link_per_channel"
             ),
         ]
+        # The dashboard counts a range's links and sharers by day, channel and destination
+        # from these indexes alone on PostgreSQL (index-only scans); the last two give the
+        # sharers in order for their distinct counts per channel and per destination.
+        indexes = [
+            models.Index(
+                fields=["day", "channel", "sharer", "destination"], name="sharelink_day_counts"
+            ),
+            models.Index(fields=["channel", "sharer", "day"], name="sharelink_channel_sharers"),
+            models.Index(
+                fields=["destination", "sharer", "day"], name="sharelink_destination_sharers"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.code
+
+    def save(self, *args, **kwargs):
+        if self.destination_id is None and self.trip_id is not None:
+            self.destination_id = self.trip.destination_id
+        super().save(*args, **kwargs)
 
 
 class Consent(models.TextChoices):
@@ -143,7 +190,9 @@ class DailyRollup(models.Model):
     destination = models.ForeignKey(
         "booking.Station", on_delete=models.PROTECT, related_name="+", db_index=False
     )
-    sharer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    sharer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     previews = models.PositiveIntegerField(default=0)
     visits = models.PositiveIntegerField(default=0)
     unique_visitors = models.PositiveIntegerField(default=0)
@@ -158,10 +207,77 @@ class DailyRollup(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["link", "day"], name="one_rollup_per_link_and_day"),
         ]
-        indexes = [models.Index(fields=["day", "channel"], name="rollup_day_channel")]
+        indexes = [
+            # The dashboard's top sharers when they must be summed over every row of the
+            # range: read from this index alone on PostgreSQL (an index-only scan).
+            models.Index(
+                fields=["day", "channel", "sharer", "unique_visitors", "destination"],
+                name="rollup_day_channel_sharer",
+            ),
+            # A sharer's rows (their total, and the top sharers' sums), read from the index
+            # alone; it serves the sharer's foreign key too.
+            models.Index(
+                fields=["sharer", "day", "unique_visitors"], name="rollup_sharer_day_visitors"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.link_id} {self.day}"
+
+
+class SharerTotal(models.Model):
+    """All the unique visitors of a sharer's daily rollups, summed (every day), kept by the
+    ``rollup`` job for the sharers of the days it re-rolls. Never less than the sharer's
+    visitors over any range of days: the dashboard's top sharers sum the rollups of the
+    few sharers whose total can reach the tenth place, not of every sharer
+    (``selectors.dashboard_get``)."""
+
+    sharer = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", primary_key=True
+    )
+    visitors = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("sharer's total")
+        verbose_name_plural = _("sharers' totals")
+        indexes = [models.Index(fields=["-visitors"], name="sharer_total_visitors")]
+
+    def __str__(self) -> str:
+        return f"{self.sharer_id}: {self.visitors}"
+
+
+class DailySummary(models.Model):
+    """The daily rollups of one day summed per channel and destination (a few thousand rows
+    a quarter, against hundreds of thousands of link-days), rewritten by the ``rollup`` job
+    for the days it re-rolls, from the ``DailyRollup`` rows themselves: the dashboard's
+    previews, visits, visitors and share intents by day, channel and destination are
+    grouped from these. ``unique_visitors`` is the rollups' sum (one person on two links or
+    two days counts twice, as on the dashboard)."""
+
+    day = models.DateField()
+    channel = models.CharField(max_length=10, choices=ShareChannel.choices)
+    destination = models.ForeignKey(
+        "booking.Station", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    previews = models.PositiveIntegerField(default=0)
+    visits = models.PositiveIntegerField(default=0)
+    unique_visitors = models.PositiveIntegerField(default=0)
+    flagged = models.PositiveIntegerField(default=0)
+    share_intents = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("daily summary")
+        verbose_name_plural = _("daily summaries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "channel", "destination"], name="one_summary_per_day_segment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel} {self.destination_id}"
 
 
 # --- Share intents, accounts' browsers and conversions -----------------------------------
@@ -222,8 +338,13 @@ class Conversion(models.Model):
 
     kind = models.CharField(_("kind"), max_length=12, choices=ConversionKind.choices)
     link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="conversions")
-    # Copies of the link's, so counts by channel and sharer need no join.
+    # Copies of the link's (and its trip's destination), so the dashboard counts them by
+    # channel and destination without joining them to links and trips. ``save`` fills the
+    # destination from the link when it is not given; ``day`` is the local day of ``at``.
     channel = models.CharField(max_length=10, choices=ShareChannel.choices)
+    destination = models.ForeignKey(
+        "booking.Station", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     click = models.ForeignKey(
         Click, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -247,6 +368,7 @@ class Conversion(models.Model):
     currency = models.CharField(max_length=3, blank=True)
     reversed_cents = models.PositiveIntegerField(default=0)
     at = models.DateTimeField(db_index=True)
+    day = LocalDayField(of="at")  # for the dashboard, as on share links
 
     class Meta:
         verbose_name = _("conversion")
@@ -269,10 +391,23 @@ class Conversion(models.Model):
                 name="conversion_reversed_within_amount",
             ),
         ]
-        indexes = [models.Index(fields=["link", "at"], name="conversion_link_at")]
+        indexes = [
+            models.Index(fields=["link", "at"], name="conversion_link_at"),
+            # The dashboard's grouped counts over a range, read from this index alone on
+            # PostgreSQL (an index-only scan).
+            models.Index(
+                fields=["day", "channel", "destination", "kind", "amount_cents", "reversed_cents"],
+                name="conversion_day_counts",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} via {self.link_id}"
+
+    def save(self, *args, **kwargs):
+        if self.destination_id is None and self.link_id is not None:
+            self.destination_id = self.link.trip.destination_id
+        super().save(*args, **kwargs)
 
 
 # --- Incentives: a reward per converted friend, spent on the sharer's next trip ---------------

@@ -12,18 +12,21 @@ one visit and one visitor, so a script cannot inflate a sharer's numbers.
 
 Each row also carries its link's channel, destination (the trip's) and sharer, and the
 link's share intents that day, so the dashboard groups rollups alone (docs/referrals.md,
-"Rollups").
+"Rollups"). The same run then rewrites the days' ``DailySummary`` rows (the rollups summed
+per day, channel and destination: ``summarize``), which the dashboard's totals, series,
+channels and destinations read.
 """
 
 import datetime as dt
 from collections import defaultdict
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db import transaction
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from referrals.models import Click, DailyRollup, ShareIntent
+from referrals.models import Click, DailyRollup, DailySummary, ShareIntent, SharerTotal
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -105,8 +108,16 @@ def rollup(*, days: int | None = None, today: dt.date | None = None) -> int:
         if key not in rollups:
             rollups[key] = new_row(row)
         rollups[key].share_intents = row["n"]
+    # One transaction: the dashboard never sees rollups without their summaries and totals.
+    # Rows in key order, so two runs at once lock them in the same order.
+    with transaction.atomic():
+        _write(rollups, first=first, last=today)
+    return len(rollups)
+
+
+def _write(rollups: dict[tuple, DailyRollup], *, first: dt.date, last: dt.date) -> None:
     DailyRollup.objects.bulk_create(
-        list(rollups.values()),
+        [rollups[key] for key in sorted(rollups)],
         update_conflicts=True,
         unique_fields=["link", "day"],
         update_fields=[
@@ -121,7 +132,83 @@ def rollup(*, days: int | None = None, today: dt.date | None = None) -> int:
             "updated_at",
         ],
     )
-    return len(rollups)
+    summarize(first=first, last=last)
+    sharers_total(first=first, last=last)
+
+
+SUMMED = ("previews", "visits", "unique_visitors", "flagged", "share_intents")
+
+
+def summarize(*, first: dt.date, last: dt.date) -> int:
+    """Rewrite the ``DailySummary`` rows of the days ``first`` to ``last`` (both included)
+    as the sums of those days' ``DailyRollup`` rows per channel and destination: one
+    upsert, then the segments with no rollup left are deleted. Read from the rollup rows
+    themselves (not from what the run just counted), so it agrees with them whatever ran
+    before; running it twice leaves the same rows. Returns how many rows it wrote."""
+    rows = [
+        DailySummary(
+            day=row["day"],
+            channel=row["channel"],
+            destination_id=row["destination_id"],
+            **{field: row[f"sum_{field}"] or 0 for field in SUMMED},
+        )
+        for row in DailyRollup.objects.filter(day__gte=first, day__lte=last)
+        .values("day", "channel", "destination_id")
+        .annotate(**{f"sum_{field}": Sum(field) for field in SUMMED})
+        .order_by("day", "channel", "destination_id")
+    ]
+    DailySummary.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["day", "channel", "destination"],
+        update_fields=[*SUMMED, "updated_at"],
+    )
+    kept = {(row.day, row.channel, row.destination_id) for row in rows}
+    stale = [
+        pk
+        for pk, *key in DailySummary.objects.filter(day__gte=first, day__lte=last).values_list(
+            "pk", "day", "channel", "destination_id"
+        )
+        if tuple(key) not in kept
+    ]
+    if stale:
+        DailySummary.objects.filter(pk__in=stale).delete()
+    return len(rows)
+
+
+def sharers_total(*, first: dt.date, last: dt.date) -> int:
+    """Recompute ``SharerTotal`` (every day's unique visitors summed) for the sharers with a
+    rollup row in the days ``first`` to ``last``, from all their rows. Returns how many."""
+    sharers = sorted(
+        set(
+            DailyRollup.objects.filter(day__gte=first, day__lte=last).values_list(
+                "sharer_id", flat=True
+            )
+        )
+    )
+    rows = []
+    # By chunks of ids (a plain IN read through the sharer index; SQLite's parameters are
+    # bounded), not a subquery, which PostgreSQL answered by reading every rollup row.
+    for n in range(0, len(sharers), TOTALS_CHUNK):
+        rows += [
+            SharerTotal(sharer_id=sharer_id, visitors=visitors or 0)
+            for sharer_id, visitors in DailyRollup.objects.filter(
+                sharer_id__in=sharers[n : n + TOTALS_CHUNK]
+            )
+            .values("sharer_id")
+            .annotate(v=Sum("unique_visitors"))
+            .values_list("sharer_id", "v")
+        ]
+    SharerTotal.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["sharer"],
+        update_fields=["visitors", "updated_at"],
+    )
+    return len(rows)
+
+
+TOTALS_CHUNK = 2000
 
 
 def rollup_job() -> int:

@@ -243,8 +243,11 @@ class Dashboard:
     top_sharers: list  # [{"first_name", "visitors", "signups", "bookings"}]
 
 
-def _local_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+# The top sharers are ranked from the rollups of the sharers whose total (``SharerTotal``,
+# every day summed) can reach the tenth place: first the range's figures of the sharers
+# with the largest totals give a bar (the tenth best among them); no one whose total is
+# below it can rank, so only the sharers at or above it are summed.
+TOP_SHARERS_PROBE = 100
 
 
 def dashboard_get(
@@ -253,95 +256,120 @@ def dashboard_get(
     """The dashboard over the local days ``first`` to ``last`` (both included), for one
     channel and/or one destination (a station code) if given.
 
-    A fixed number of aggregate queries whatever the range (ten): clicks and share
-    intents come from the daily rollups (never the raw clicks), shares and conversions
-    from grouped counts. The caller validates the range (``referrals.dashboard``)."""
+    A fixed number of aggregate queries whatever the range (twelve), each grouped in SQL
+    into at most days × channels or destinations rows: clicks and share intents from the
+    daily summaries (``DailySummary``, the rollups summed per day, channel and destination:
+    never the raw clicks), shares and sharers from the share links, conversions from their
+    own day, channel and destination copies, top sharers from the rollups of the few
+    sharers who can rank. The caller validates the range (``referrals.dashboard``)."""
     from django.contrib.auth import get_user_model
     from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum
-    from django.db.models.functions import TruncDate
 
     from booking.models import Station
-    from referrals.models import Conversion, DailyRollup, ShareChannel
+    from referrals.models import (
+        Conversion,
+        DailyRollup,
+        DailySummary,
+        ShareChannel,
+        SharerTotal,
+    )
 
-    tz = timezone.get_current_timezone()
-    start, end = _local_start(first), _local_start(last + dt.timedelta(days=1))
-    on_link = {}
+    code = destination.upper()
+    # Every table read carries its local day, channel and destination (copies written with
+    # the row, or by the rollup job): filtered and grouped alone, no time converted per row
+    # and no join to links or trips. A link's or conversion's ``day`` is the local day of
+    # its ``created_at`` or ``at``, so a range of days is the same rows as the range of
+    # times from the first day's local midnight to the one after the last day.
+    on_copy = {"day__gte": first, "day__lte": last}
     if channel:
-        on_link["channel"] = channel
+        on_copy["channel"] = channel
     if destination:
-        on_link["trip__destination__code"] = destination.upper()
+        on_copy["destination__code"] = code
 
-    # Rollups and conversions carry their link's channel; rollups its trip's destination
-    # and its share intents too (written by the rollup job): filtered and grouped alone.
-    on_rollup, on_copy = {}, {}
-    if channel:
-        on_rollup["channel"] = on_copy["channel"] = channel
-    if destination:
-        on_rollup["destination__code"] = destination.upper()
-        on_copy["link__trip__destination__code"] = destination.upper()
+    summaries = DailySummary.objects.filter(**on_copy)
+    links = ShareLink.objects.filter(**on_copy)
+    conversions = Conversion.objects.filter(**on_copy)
+    rollups = DailyRollup.objects.filter(**on_copy)
 
-    dest = "trip__destination"
-    links = ShareLink.objects.filter(created_at__gte=start, created_at__lt=end, **on_link)
-    rollups = DailyRollup.objects.filter(day__gte=first, day__lte=last, **on_rollup)
-    conversions = Conversion.objects.filter(at__gte=start, at__lt=end, **on_copy)
-
-    # The three grouped queries below give up to days × channels × destinations rows each
-    # (thousands over a quarter): each row is added to its (day, channel) cell and to its
-    # destination only, as plain lists; days, channels and totals are then the sums of the
-    # cells (a few hundred), not of every row.
+    # Counts per (day, channel) cell (the CSV's rows) and per destination, as plain lists in
+    # the order of DASHBOARD_COUNTS; days, channels and totals are the sums of the cells.
+    width = len(DASHBOARD_COUNTS)
     slot = {key: n for n, key in enumerate(DASHBOARD_COUNTS)}
     cell_counts: dict[tuple, list[int]] = {}
     dest_counts: dict[int, list[int]] = {}
 
-    def feed(rows, keys: tuple[str, ...]) -> None:
+    def tally(into: dict, rows, keys: tuple[str, ...], *, cell: bool) -> None:
         slots = [slot[key] for key in keys]
-        width = len(DASHBOARD_COUNTS)
-        for day, chan, dest_id, *values in rows:
-            cell = cell_counts.get((day, chan))
-            if cell is None:
-                cell = cell_counts[(day, chan)] = [0] * width
-            per_dest = dest_counts.get(dest_id)
-            if per_dest is None:
-                per_dest = dest_counts[dest_id] = [0] * width
+        for row in rows:
+            key, values = (row[:2], row[2:]) if cell else (row[0], row[1:])
+            counts = into.get(key)
+            if counts is None:
+                counts = into[key] = [0] * width
             for n, value in zip(slots, values, strict=True):
                 if value:
-                    cell[n] += value
-                    per_dest[n] += value
+                    counts[n] += value
 
-    # Grouped by the destination's id alone (no join to the stations for every row): the
-    # codes and names of the few destinations seen are read after (query 4).
-    # 1. Clicks and presses of the share buttons: the rollups, grouped by day, channel and
-    # destination (their own columns).
-    feed(
-        rollups.values("day", "channel", "destination_id")
-        .annotate(
-            p=Sum("previews"), v=Sum("visits"), u=Sum("unique_visitors"), i=Sum("share_intents")
-        )
-        .values_list("day", "channel", "destination_id", "p", "v", "u", "i"),
-        ("previews", "visits", "visitors", "share_intents"),
+    rolled = ("previews", "visits", "visitors", "share_intents")
+    rolled_sums = {
+        "p": Sum("previews"),
+        "v": Sum("visits"),
+        "u": Sum("unique_visitors"),
+        "i": Sum("share_intents"),
+    }
+    converted = ("signups", "trips_created", "bookings", "revenue_cents")
+    converted_sums = {
+        "s": Count("kind", filter=Q(kind="signup")),
+        "t": Count("kind", filter=Q(kind="trip_created")),
+        "b": Count("kind", filter=Q(kind="booking")),
+        "r": Sum(F("amount_cents") - F("reversed_cents"), filter=Q(kind="booking")),
+    }
+    # 1-2. Clicks and presses of the share buttons: the daily summaries, per cell and per
+    # destination (their own columns; a few thousand rows a quarter).
+    tally(
+        cell_counts,
+        summaries.values("day", "channel")
+        .annotate(**rolled_sums)
+        .values_list("day", "channel", *rolled_sums),
+        rolled,
+        cell=True,
     )
-    # 2. Shares: the links made.
-    feed(
-        links.annotate(d=TruncDate("created_at", tzinfo=tz))
-        .values("d", "channel", f"{dest}_id")
-        .annotate(n=Count("pk"))
-        .values_list("d", "channel", f"{dest}_id", "n"),
+    tally(
+        dest_counts,
+        summaries.values("destination_id")
+        .annotate(**rolled_sums)
+        .values_list("destination_id", *rolled_sums),
+        rolled,
+        cell=False,
+    )
+    # 3-4. Shares: the links made, per cell; per destination with their distinct sharers.
+    # (Counting a column of the indexes, never the id, keeps every count an index-only
+    # scan on PostgreSQL.)
+    tally(
+        cell_counts,
+        links.values("day", "channel")
+        .annotate(n=Count("sharer"))
+        .values_list("day", "channel", "n"),
         ("shares",),
+        cell=True,
     )
-    # 3. Conversions and their revenue (net of refunds).
-    feed(
-        conversions.annotate(d=TruncDate("at", tzinfo=tz))
-        .values("d", "channel", f"link__{dest}_id")
-        .annotate(
-            s=Count("pk", filter=Q(kind="signup")),
-            t=Count("pk", filter=Q(kind="trip_created")),
-            b=Count("pk", filter=Q(kind="booking")),
-            r=Sum(F("amount_cents") - F("reversed_cents"), filter=Q(kind="booking")),
-        )
-        .values_list("d", "channel", f"link__{dest}_id", "s", "t", "b", "r"),
-        ("signups", "trips_created", "bookings", "revenue_cents"),
+    dest_sharers = {}
+    for dest_id, n, sharers in (
+        links.values("destination_id")
+        .annotate(n=Count("sharer"), s=Count("sharer", distinct=True))
+        .values_list("destination_id", "n", "s")
+    ):
+        tally(dest_counts, [(dest_id, n)], ("shares",), cell=False)
+        dest_sharers[dest_id] = sharers
+    # 5. Conversions and their revenue (net of refunds), per cell and destination: one scan
+    # of the range's conversions, its few thousand groups added to both in Python.
+    rows = list(
+        conversions.values("day", "channel", "destination_id")
+        .annotate(**converted_sums)
+        .values_list("day", "channel", "destination_id", *converted_sums)
     )
-    # 4. The destinations' codes and names.
+    tally(cell_counts, (row[:2] + row[3:] for row in rows), converted, cell=True)
+    tally(dest_counts, (row[2:] for row in rows), converted, cell=False)
+    # 6. The destinations' codes and names.
     dest_names = {
         pk: (code, city or name)
         for pk, code, city, name in Station.objects.filter(pk__in=list(dest_counts)).values_list(
@@ -363,34 +391,49 @@ def dashboard_get(
         amounts = {key: getattr(cell, key) for key in DASHBOARD_COUNTS}
         for target in (totals, days[day], channels[chan]):
             target.add(**amounts)
-    destinations: dict = {
-        dest_id: (*dest_names[dest_id], metrics(counts)) for dest_id, counts in dest_counts.items()
-    }
+    destinations: dict = {}
+    for dest_id, counts in dest_counts.items():
+        destinations[dest_id] = (*dest_names[dest_id], metrics(counts))
+        destinations[dest_id][2].sharers = dest_sharers.get(dest_id, 0)
 
-    # 5-8. Sharers: distinct people, counted per grouping.
+    # 7-9. Sharers: distinct people, counted per grouping (destinations' above).
     totals.sharers = links.aggregate(n=Count("sharer", distinct=True))["n"]
-    for row in (
-        links.annotate(d=TruncDate("created_at", tzinfo=tz))
-        .values("d")
-        .annotate(n=Count("sharer", distinct=True))
+    for day, n in (
+        links.values("day").annotate(n=Count("sharer", distinct=True)).values_list("day", "n")
     ):
-        days[row["d"]].sharers = row["n"]
-    for row in links.values("channel").annotate(n=Count("sharer", distinct=True)):
-        channels[row["channel"]].sharers = row["n"]
-    for row in links.values(f"{dest}_id").annotate(n=Count("sharer", distinct=True)):
-        if row[f"{dest}_id"] in destinations:
-            destinations[row[f"{dest}_id"]][2].sharers = row["n"]
-    # 9-10. Top sharers: by visitors brought, grouped by sharer alone (not joined to their
-    # names for every rollup row); then the ten's names and what their visitors did.
-    ranked = list(
-        rollups.values("sharer_id")
-        .annotate(v=Sum("unique_visitors"))
-        .filter(v__gt=0)
-        .order_by("-v", "sharer_id")
-        .values_list("sharer_id", "v")[:top]
-    )
+        days[day].sharers = n
+    for chan, n in (
+        links.values("channel")
+        .annotate(n=Count("sharer", distinct=True))
+        .values_list("channel", "n")
+    ):
+        channels[chan].sharers = n
 
-    def converted(kind: str) -> Subquery:
+    # 10-11. Top sharers: by visitors brought (their rollups summed over the range), then
+    # their sharer's id. A first query sums the range for the sharers of the largest totals:
+    # its tenth best is a bar that every sharer of the ten reaches, and a sharer's total is
+    # never below their range's sum, so only sharers whose total reaches the bar are summed
+    # (a few dozen, not every sharer of the range; all of them when the bar is low).
+    def visitors_of(sharers) -> list[tuple[int, int]]:
+        return list(
+            rollups.filter(sharer_id__in=sharers)
+            .values("sharer_id")
+            .annotate(v=Sum("unique_visitors"))
+            .filter(v__gt=0)
+            .order_by("-v", "sharer_id")
+            .values_list("sharer_id", "v")[:top]
+        )
+
+    probe = visitors_of(
+        SharerTotal.objects.order_by("-visitors", "sharer_id").values("sharer_id")[
+            :TOP_SHARERS_PROBE
+        ]
+    )
+    bar = probe[-1][1] if len(probe) == top else 1
+    ranked = visitors_of(SharerTotal.objects.filter(visitors__gte=bar).values("sharer_id"))
+
+    # 12. Their first names and what their visitors did.
+    def converted_by(kind: str) -> Subquery:
         return Subquery(
             conversions.filter(link__sharer_id=OuterRef("pk"), kind=kind)
             .values("link__sharer_id")
@@ -403,7 +446,7 @@ def dashboard_get(
         row["pk"]: row
         for row in get_user_model()
         .objects.filter(pk__in=[sharer_id for sharer_id, _ in ranked])
-        .annotate(s=converted("signup"), b=converted("booking"))
+        .annotate(s=converted_by("signup"), b=converted_by("booking"))
         .values("pk", "first_name", "profile__display_name", "s", "b")
     }
     top_sharers = [
@@ -422,7 +465,7 @@ def dashboard_get(
         first=first,
         last=last,
         channel=channel,
-        destination=destination.upper(),
+        destination=code,
         totals=totals,
         days=days,
         channels=channels,

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django_ratelimit.core import get_usage
@@ -38,8 +38,8 @@ from referrals.models import (
     ShareLink,
     Visitor,
     new_share_code,
+    new_visitor_key,
 )
-from referrals.selectors import share_link_get
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +151,12 @@ def visitor_of(request) -> Visitor | None:
 def _visitor_for(request, consent: str) -> tuple[Visitor, bool]:
     """The browser's visitor, made if it has none (or an unknown key); and whether it is
     new to the browser (the door then gives it the key: ``sbs_vid`` with consent, else
-    ``sbs_svid``). Nothing is written to the session: a return costs no UPDATE of it."""
+    ``sbs_svid``). Nothing is written to the session: a return costs no UPDATE of it.
+    One plain statement each way (the landing's hot path): a SELECT by key, or an INSERT."""
     key = _visitor_key(request, consent)
-    visitor = Visitor.objects.filter(key=key).first() if key else None
+    visitor = _visitor_by_key(key) if key else None
     if visitor is None:
-        visitor = Visitor.objects.create(consent=consent)
+        visitor = _visitor_insert(consent=consent)
     return visitor, visitor.key != key
 
 
@@ -184,7 +185,7 @@ def consent_record(*, request, decision: str) -> Visitor | None:
 
 @dataclass(frozen=True)
 class ClickOutcome:
-    link: ShareLink
+    link_id: int
     is_preview: bool
     # The browser's visitor (None for a preview or an uncounted click); with consent the
     # door keeps its key in the ``sbs_vid`` cookie.
@@ -197,15 +198,12 @@ class ClickOutcome:
     # key yet: the door sets the cookie.
     new_to_browser: bool = False
 
-    def __iter__(self):  # ``link, is_preview = click_record(...)``
-        return iter((self.link, self.is_preview))
 
-
-def _flood_usage(request, *, link: ShareLink, source: str) -> dict | None:
+def _flood_usage(request, *, link_id: int, source: str) -> dict | None:
     return get_usage(
         request,
         group="sidebyside.referral_click",
-        key=lambda _group, _request: f"{link.pk}:{source}",
+        key=lambda _group, _request: f"{link_id}:{source}",
         rate=settings.REFERRALS["CLICK_RATE"],
         increment=True,
     )
@@ -226,45 +224,108 @@ def _same_visit(request, code: str) -> bool:
     return last == code
 
 
-def click_record(request, code: str) -> ClickOutcome:
-    """Count one request for ``/r/<code>/``. ``ShareLinkNotFound`` for a bad code.
+def click_record(request, *, link_id: int, channel: str, code: str) -> ClickOutcome:
+    """Count one request for ``/r/<code>/``, the link ``link_id`` (its ``channel`` is
+    copied on the click); the door has found the link (``landing_page.link_page_get``).
 
     A crawler's fetch is a preview, never a visitor. A browser that had a click counted
     on this link within ``visit_seconds()`` (its ``sbs_visit`` cookie, set by the door
     for a counted click) is on the same visit: nothing is written, nothing read. Past
     ``REFERRALS["CLICK_RATE"]`` from one source (address hash) on one link, clicks are no
     longer counted: the first one over writes a single ``flagged`` row and the rollup then
-    counts that source once for the day (``referrals.rollups``)."""
-    link = share_link_get(code=code)
+    counts that source once for the day (``referrals.rollups``). A counted click is one
+    INSERT (after the visitor's SELECT, or its INSERT for a browser never seen)."""
     user_agent = request.META.get("HTTP_USER_AGENT", "")
     crawler = tracking.crawler_name(user_agent)
     is_preview = crawler is not None
     if not is_preview and _same_visit(request, code):
-        return ClickOutcome(link=link, is_preview=False, counted=False, same_visit=True)
+        return ClickOutcome(link_id=link_id, is_preview=False, counted=False, same_visit=True)
     source = tracking.ip_hash(request.META.get("REMOTE_ADDR", ""))
-    family = (crawler or tracking.user_agent_family(user_agent))[:40]
     row = {
-        "link": link,
-        "channel": link.channel,
+        "link": link_id,
+        "visitor": None,
+        "channel": channel,
         "at": timezone.now(),
         "is_preview": is_preview,
+        "flagged": False,
         "ip_hash": source,
-        "user_agent_family": family,
+        "user_agent_family": (crawler or tracking.user_agent_family(user_agent))[:40],
     }
-    usage = _flood_usage(request, link=link, source=source)
+    usage = _flood_usage(request, link_id=link_id, source=source)
     if usage is not None and usage["should_limit"]:
         flagged = usage["count"] == usage["limit"] + 1
         if flagged:
-            Click.objects.create(**row, flagged=True)
-            log.warning("Click flood on share link %s from one source: flagged.", link.pk)
-        return ClickOutcome(link=link, is_preview=is_preview, counted=False, flagged=flagged)
+            _insert(Click, row | {"flagged": True})
+            log.warning("Click flood on share link %s from one source: flagged.", link_id)
+        return ClickOutcome(link_id=link_id, is_preview=is_preview, counted=False, flagged=flagged)
     if is_preview:
-        Click.objects.create(**row)
-        return ClickOutcome(link=link, is_preview=True)
+        _insert(Click, row)
+        return ClickOutcome(link_id=link_id, is_preview=True)
     consent = consent_of(request)
     visitor, new_to_browser = _visitor_for(request, consent)
-    Click.objects.create(**row, visitor=visitor)
-    return ClickOutcome(link=link, is_preview=False, visitor=visitor, new_to_browser=new_to_browser)
+    _insert(Click, row | {"visitor": visitor.pk})
+    return ClickOutcome(
+        link_id=link_id, is_preview=False, visitor=visitor, new_to_browser=new_to_browser
+    )
+
+
+# The landing's statements, each built once per database from the models' own meta (quoted
+# identifiers, every value a parameter prepared by its field, as the ORM would): the ORM's
+# own create() and filter().first() cost several times the statement on this hot path.
+_STATEMENTS: dict[tuple, tuple[str, list]] = {}
+
+
+def _insert(model, values: dict, *, returning: bool = False) -> int | None:
+    """One ``INSERT`` of ``values`` (field name → value; a foreign key by its id) into
+    ``model``'s table; its new id when ``returning``."""
+    connection = transaction.get_connection(router.db_for_write(model))
+    names = tuple(values)
+    key = ("insert", connection.alias, model._meta.label, names, returning)
+    if key not in _STATEMENTS:
+        meta = model._meta
+        fields = [meta.get_field(name) for name in names]
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(f.column) for f in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+        if returning and connection.features.can_return_columns_from_insert:
+            sql += f" RETURNING {quote(meta.pk.column)}"
+        _STATEMENTS[key] = (sql, fields)
+    sql, fields = _STATEMENTS[key]
+    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if not returning:
+            return None
+        if connection.features.can_return_columns_from_insert:
+            return cursor.fetchone()[0]
+        return connection.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column)
+
+
+def _visitor_insert(*, consent: str) -> Visitor:
+    values = {"key": new_visitor_key(), "consent": consent, "first_seen": timezone.now()}
+    pk = _insert(Visitor, values, returning=True)
+    visitor = Visitor(pk=pk, **values)
+    visitor._state.adding = False
+    visitor._state.db = router.db_for_write(Visitor)
+    return visitor
+
+
+def _visitor_by_key(key: str) -> Visitor | None:
+    """The visitor of ``key`` (its id and consent; the rest loads if asked), or None."""
+    connection = transaction.get_connection(router.db_for_read(Visitor))
+    statement = ("visitor_by_key", connection.alias)
+    if statement not in _STATEMENTS:
+        meta, quote = Visitor._meta, connection.ops.quote_name
+        id_, consent, key_ = (quote(meta.get_field(n).column) for n in ("id", "consent", "key"))
+        sql = f"SELECT {id_}, {consent} FROM {quote(meta.db_table)} WHERE {key_} = %s"  # noqa: S608
+        _STATEMENTS[statement] = (sql, [])
+    with connection.cursor() as cursor:
+        cursor.execute(_STATEMENTS[statement][0], [key])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    return Visitor.from_db(connection.alias, ["id", "key", "consent"], (found[0], key, found[1]))
 
 
 # --- Incentives: rewards and the credit they give (docs/referrals.md, "Incentives") ------

@@ -8,19 +8,19 @@ the project's ``handler404``).
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from core.errors import DomainError
-from referrals import attribution, services
+from referrals import attribution, landing_page, services
 from referrals.errors import ShareLinkNotFound
-from referrals.images import image_lines, share_image_png
+from referrals.images import share_image_png
 from referrals.models import Consent
 from referrals.selectors import landing_for, landing_get, share_preview_get
-from referrals.share_targets import incentive_disclosure, share_target_url, share_text
+from referrals.share_targets import share_target_url, share_text
 
 # 13 months: the longest a consent choice may be remembered before asking again (CNIL).
 CONSENT_MAX_AGE = 395 * 24 * 3600
@@ -65,42 +65,39 @@ def _remember_visitor(response, visitor) -> None:
 @require_safe
 @never_cache
 def landing(request, code: str):
+    # SQLite: the process's kept connection, not a new one per request (landing_page.py).
+    with landing_page.kept_sqlite_connection():
+        return _landing(request, code)
+
+
+def _landing(request, code: str):
     try:
-        # The click reads the link through the landing's cache entry, so the page's data
-        # costs no query once the code has been seen (selectors.landing_get).
-        outcome = services.click_record(request, code) if request.method == "GET" else None
-        landing = landing_get(code=code)  # HEAD: answer, count nothing
+        # The link's parts of the page and what its click needs, from one cache entry
+        # (no query, no model once the code has been seen): referrals/landing_page.py.
+        page = landing_page.link_page_get(request, code)
     except ShareLinkNotFound as exc:
         raise Http404(str(exc.message)) from exc
-    page_url = request.build_absolute_uri(reverse("referral_landing", args=[code]))
-    image_url = request.build_absolute_uri(reverse("referral_image", args=[code]))
-    response = render(
-        request,
-        "frontend/referrals/landing.html",
-        {
-            "landing": landing,
-            "lines": image_lines(landing),
-            "page_url": page_url,
-            "image_url": image_url,
-            "facebook_app_id": settings.FACEBOOK_APP_ID,
-            # The Share Dialog carries no words of ours: with incentives on, the card
-            # (og:description) and the page are where friends learn the sharer is rewarded.
-            "disclosure": incentive_disclosure() if services.incentive_on() else "",
-            # The consent banner asks a browser with a visitor: this one may have got it now.
-            "referral_visitor": outcome is not None and outcome.visitor is not None,
-        },
+    outcome = None
+    if request.method == "GET":  # HEAD: answer, count nothing
+        outcome = services.click_record(
+            request, link_id=page.link_id, channel=page.channel, code=code
+        )
+    visitor = outcome.visitor if outcome is not None else None
+    # The consent banner asks a browser with a visitor: this one may have got it now.
+    response = HttpResponse(
+        landing_page.page_html(request, page, referral_visitor=visitor is not None)
     )
-    if outcome is not None and outcome.counted and outcome.visitor is not None:
+    if visitor is not None and outcome.counted:
         _remember_visit(response, code)
-    if outcome is not None and outcome.visitor is not None and request.user.is_authenticated:
+    if visitor is not None and request.user.is_authenticated:
         # Someone logged in follows a friend's link: no login will tell us this browser is
         # theirs, so say it now (what they book later can be credited to the share).
-        attribution.visitor_link(request=request, user=request.user, visitor=outcome.visitor)
-    if outcome is not None and outcome.visitor is not None:
+        attribution.visitor_link(request=request, user=request.user, visitor=visitor)
+    if visitor is not None:
         if services.consent_of(request) == Consent.GRANTED:
-            _remember_visitor(response, outcome.visitor)
+            _remember_visitor(response, visitor)
         elif outcome.new_to_browser:
-            _remember_visitor_for_session(response, outcome.visitor)
+            _remember_visitor_for_session(response, visitor)
     return response
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from referrals.dashboard import dashboard_data
 from referrals.models import Click, Conversion, DailyRollup, ShareIntent, ShareLink, Visitor
-from referrals.rollups import rollup
+from referrals.rollups import rollup, summarize
 from referrals.selectors import DASHBOARD_COUNTS, dashboard_get
 from tests import factories
 
@@ -55,7 +55,8 @@ def world():
     ]
     visitors = [Visitor.objects.create() for _ in range(12)]
     for n, link in enumerate(links):
-        ShareLink.objects.filter(pk=link.pk).update(created_at=_at(today - dt.timedelta(days=9)))
+        made = today - dt.timedelta(days=9)  # the time and its local day (the model's copy)
+        ShareLink.objects.filter(pk=link.pk).update(created_at=_at(made), day=made)
         ShareIntent.objects.create(link=link, channel=link.channel, at=_at(today, 8))
         for back in range(10):
             day = today - dt.timedelta(days=back)
@@ -177,10 +178,13 @@ def test_the_migration_fills_the_copies_from_the_links(world):
     stranger = factories.user("Stan Stranger")
     DailyRollup.objects.update(destination=other, sharer=stranger, share_intents=0)  # unfilled
     DailyRollup.objects.filter(visits=0, previews=0, flagged=0).delete()  # intents' own rows
+    days = {"first": today - dt.timedelta(days=12), "last": today}
+    summarize(**days)  # the dashboard reads the rollups' sums per day (0007 made them after)
     assert _board(today) != before
 
     migration = importlib.import_module("referrals.migrations.0005_rollup_destination_sharer")
     migration.fill_from_links(apps, None)
+    summarize(**days)
 
     assert DailyRollup.objects.count() == rows
     assert not DailyRollup.objects.filter(destination=other).exists()
