@@ -149,7 +149,15 @@ def _statements(connection) -> dict[str, str]:
         FROM bumped
         RETURNING id, version
     """  # noqa: S608
+    # The traveller's default fare (``plan._default_fare``): no card, no age.
+    fare_insert = f"""
+        INSERT INTO {fare}
+            (leg_id, user_id, fare_class_id, passenger_type_id, discount_card_id,
+             card_number, age, updated_at)
+        VALUES (%(leg_id)s, %(user)s, %(fare_class)s, %(passenger)s, NULL, '', NULL, %(now)s)
+    """  # noqa: S608
     _STATEMENTS[connection.alias] = {
+        "fare": fare_insert,
         "lock": lock,
         "read": read,
         "release": release,
@@ -237,11 +245,14 @@ def pick(
             # that seat's class as an adult without card (as ``plan._default_fare``).
             if default_fare_class is None or default_passenger is None:
                 return None  # a catalogue without such a fare: the ORM path says so
-            TravellerFare.objects.create(
-                leg_id=leg_id,
-                user=user,
-                fare_class_id=default_fare_class,
-                passenger_type_id=default_passenger,
+            cursor.execute(
+                sql["fare"],
+                {
+                    **params,
+                    "leg_id": leg_id,
+                    "fare_class": default_fare_class,
+                    "passenger": default_passenger,
+                },
             )
         elif fare_class != seat_class:
             raise WrongComfortClass()
