@@ -16,24 +16,10 @@ from referrals.models import Click, Conversion, DailyRollup, ShareIntent, ShareL
 from referrals.rollups import rollup, summarize
 from referrals.selectors import DASHBOARD_COUNTS, dashboard_get
 from tests import factories
+from tests.referrals.helpers import at as _at
+from tests.referrals.helpers import click as _click
 
 pytestmark = pytest.mark.django_db
-
-
-def _at(day: dt.date, hour: int = 12, minute: int = 0) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, minute)))
-
-
-def _click(link, when, *, source="s", visitor=None, preview=False, flagged=False):
-    Click.objects.create(
-        link=link,
-        visitor=None if preview else visitor,
-        channel=link.channel,
-        at=when,
-        is_preview=preview,
-        flagged=flagged,
-        ip_hash=source,
-    )
 
 
 @pytest.fixture

@@ -28,26 +28,12 @@ from referrals.models import (
 from referrals.rollups import rollup
 from referrals.selectors import DASHBOARD_COUNTS, dashboard_get
 from tests import factories
+from tests.referrals.helpers import at as _at
+from tests.referrals.helpers import click as _click
 
 pytestmark = pytest.mark.django_db
 
 SUMMED = ("previews", "visits", "unique_visitors", "flagged", "share_intents")
-
-
-def _at(day: dt.date, hour: int = 12, minute: int = 0) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, minute)))
-
-
-def _click(link, when, *, source="s", visitor=None, preview=False, flagged=False):
-    Click.objects.create(
-        link=link,
-        visitor=None if preview else visitor,
-        channel=link.channel,
-        at=when,
-        is_preview=preview,
-        flagged=flagged,
-        ip_hash=source,
-    )
 
 
 @pytest.fixture
