@@ -51,21 +51,14 @@ from django.utils.html import conditional_escape, escape
 from django.utils.safestring import mark_safe
 
 from referrals import services
-from referrals.errors import ShareLinkNotFound
 from referrals.images import image_lines
-from referrals.models import CODE_LENGTH
-from referrals.selectors import LANDING_CACHE_SECONDS, landing_get
+from referrals.selectors import LANDING_CACHE_SECONDS, check_code, landing_get
 from referrals.share_targets import incentive_disclosure
 from referrals.templatetags.referrals_consent import consent_asked
 
 TEMPLATE = "frontend/referrals/landing.html"
 HEAD_TEMPLATE = "frontend/referrals/_landing_head.html"
 CARD_TEMPLATE = "frontend/referrals/_landing_card.html"
-
-# The same check as the selectors' (refused before the cache and any query): a code in a
-# cache key is then always 12 URL-safe characters.
-_CODE = re.compile(rf"^[A-Za-z0-9_-]{{{CODE_LENGTH}}}$")
-
 
 # --- The link's parts -----------------------------------------------------------------------
 
@@ -101,8 +94,7 @@ def link_page_get(request, code: str) -> LinkPage:
     """The link's parts of its page in the active language: from the cache (no query),
     else rendered from ``landing_get``. ``ShareLinkNotFound`` for an unknown code, and
     for a malformed one before the cache and any query."""
-    if not isinstance(code, str) or not _CODE.match(code):
-        raise ShareLinkNotFound()
+    check_code(code)
     today = timezone.localdate()
     key = _link_page_key(request, code, today)
     page = cache.get(key)

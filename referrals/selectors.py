@@ -25,6 +25,13 @@ from referrals.models import CODE_LENGTH, Reward, RewardUse, ShareLink
 _CODE = re.compile(rf"^[A-Za-z0-9_-]{{{CODE_LENGTH}}}$")
 
 
+def check_code(code) -> None:
+    """Refuse a malformed share code (``ShareLinkNotFound``) before any cache or query: a
+    code that passes is always 12 URL-safe characters, fit for a cache key."""
+    if not isinstance(code, str) or not _CODE.match(code):
+        raise ShareLinkNotFound()
+
+
 def share_link_get(*, code: str) -> ShareLink:
     """The link with its trip, stations, event and group. A malformed code is refused
     before any query; both it and an unknown one are ``ShareLinkNotFound``. Read from the
@@ -33,8 +40,7 @@ def share_link_get(*, code: str) -> ShareLink:
 
 
 def _share_link_read(*, code: str) -> ShareLink:
-    if not isinstance(code, str) or not _CODE.match(code):
-        raise ShareLinkNotFound()
+    check_code(code)
     link = (
         ShareLink.objects.select_related(
             "trip__origin", "trip__destination", "trip__event", "trip__group"
@@ -84,8 +90,7 @@ def landing_get(*, code: str, today: dt.date | None = None) -> Landing:
     queries (the link with its trip, the travellers), then kept ``LANDING_CACHE_SECONDS``.
     A malformed code is refused before the cache and any query; an unknown code is not
     cached (one query each time, as before)."""
-    if not isinstance(code, str) or not _CODE.match(code):
-        raise ShareLinkNotFound()
+    check_code(code)
     today = today or timezone.localdate()
     key = _landing_cache_key(code, today)
     landing = cache.get(key)
