@@ -318,5 +318,35 @@ def test_a_fixed_number_of_queries_whatever_the_range_and_never_the_raw_clicks(s
         assert '"referrals_click"' not in sql
     with CaptureQueriesContext(connection) as context:
         board = dashboard_get(first=today - dt.timedelta(days=89), last=today)
-    assert len(context.captured_queries) == 12
+    reads = [q["sql"] for q in context.captured_queries if q["sql"].startswith("SELECT ")]
+    assert len(reads) == 11
     assert board.totals.visitors == 7  # with the click 40 days ago
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's transactions")
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_dashboard_reads_one_snapshot_with_its_page_cost():
+    """Outside any transaction, the selector opens its own: read-only, repeatable read
+    (one snapshot for every figure), the planner's page cost set for it alone."""
+    seen = {}
+
+    def spy(execute, sql, params, many, context):
+        if '"referrals_sharelink"' in sql and "isolation" not in seen:
+            with context["connection"].cursor() as cursor:
+                cursor.execute(
+                    "SELECT current_setting('transaction_isolation'), "
+                    "current_setting('transaction_read_only'), "
+                    "current_setting('random_page_cost')"
+                )
+                seen["isolation"], seen["read_only"], seen["cost"] = cursor.fetchone()
+        return execute(sql, params, many, context)
+
+    today = timezone.localdate()
+    with connection.execute_wrapper(spy):
+        dashboard_get(first=today - dt.timedelta(days=6), last=today)
+
+    assert seen == {"isolation": "repeatable read", "read_only": "on", "cost": "1.1"}
+    assert not connection.in_atomic_block
+    with connection.cursor() as cursor:  # SET LOCAL ended with the transaction
+        cursor.execute("SELECT current_setting('random_page_cost')")
+        assert cursor.fetchone()[0] == "4"
