@@ -15,19 +15,19 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from bench.floor_consumer import FloorConsumer  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from core.websocket_auth import websocket_auth_stack  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(
+            websocket_auth_stack(
                 URLRouter(
                     [
                         path("bench/ws/floor/<int:group>/", FloorConsumer.as_asgi()),

@@ -261,6 +261,9 @@ def summary(phase: Phase) -> dict:
         "max": lat[-1] if lat else float("nan"),
         "lag_p99": harness.percentile(sorted(phase.lag_ms), 99),
         "cpu_pct": 100 * phase.server_cpu / phase.wall_seconds,
+        # The server's CPU per message sent (a pick, or a floor message): what one process
+        # spends on each, whatever the machine's other load does to the latencies.
+        "cpu_ms_per_sent": 1000 * phase.server_cpu / phase.sent if phase.sent else float("nan"),
     }
 
 
@@ -331,6 +334,8 @@ def main(argv=None) -> int:
             "live_errors": sum(live.errors.values()),
             "server_cpu_pct_live": r(x["cpu_pct"], 0),
             "server_cpu_pct_floor": r(f["cpu_pct"], 0),
+            "server_cpu_ms_per_pick": r(x["cpu_ms_per_sent"]),
+            "server_cpu_ms_per_floor_message": r(f["cpu_ms_per_sent"]),
             "generator_lag_p99_ms": r(x["lag_p99"]),
             "channel_layer": os.environ.get("CHANNELS_BACKEND", "pubsub"),
             "cpus": harness.cpu_count(),

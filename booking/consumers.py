@@ -199,8 +199,7 @@ class TripConsumer(LiveConsumer):
         self.joined = True
         online = await self._presence_join()
         await self.send_json(first)
-        live_message = {"type": "trip.presence", "online": online}
-        await self.channel_layer.group_send(self.group_name, live_message)
+        await self.channel_layer.group_send(self.group_name, live.presence_message(online))
 
     @database_sync_to_async
     def _first_message(self) -> dict:
@@ -249,9 +248,7 @@ class TripConsumer(LiveConsumer):
                 live.departure_group(departure_id), self.channel_name
             )
         online = await self._presence_leave()
-        await self.channel_layer.group_send(
-            self.group_name, {"type": "trip.presence", "online": online}
-        )
+        await self.channel_layer.group_send(self.group_name, live.presence_message(online))
 
     # --- Client → server ---------------------------------------------------------------
 
@@ -377,23 +374,19 @@ class TripConsumer(LiveConsumer):
 
     # --- Server → client (channel layer handlers) --------------------------------------
 
+    # The group messages carry their frame's text, made once per broadcast (``live.frame``).
+
     async def trip_event(self, message):
-        event = message["event"]
-        if event["kind"] in ("member_left", "member_removed") and event["payload"].get(
-            "user_id"
-        ) == getattr(self.user, "pk", None):
-            await self.send_json(event)
+        await self.send(text_data=message["text"])
+        closes_for = message.get("closes_for")
+        if closes_for is not None and closes_for == getattr(self.user, "pk", None):
             await self.close(code=CLOSE_NOT_FOUND)
-            return
-        await self.send_json(event)
 
     async def trip_presence(self, message):
-        await self.send_json({"type": "presence", "online": message["online"]})
+        await self.send(text_data=message["text"])
 
     async def departure_seats(self, message):
-        await self.send_json(
-            {"type": "seats", "departure_id": message["departure_id"], "seats": message["seats"]}
-        )
+        await self.send(text_data=message["text"])
 
 
 class DepartureConsumer(LiveConsumer):
@@ -420,9 +413,7 @@ class DepartureConsumer(LiveConsumer):
         return
 
     async def departure_seats(self, message):
-        await self.send_json(
-            {"type": "seats", "departure_id": message["departure_id"], "seats": message["seats"]}
-        )
+        await self.send(text_data=message["text"])
 
 
 def presence_cleanup() -> int:

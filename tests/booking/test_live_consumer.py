@@ -295,3 +295,25 @@ def test_the_real_asgi_app_authenticates_the_socket_by_the_session_cookie(planne
         await communicator.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_member_who_leaves_hears_it_then_their_socket_closes_and_the_others_stay(planned):
+    trip, (olivia, ana, _ben), _deps = planned
+    from groups.services import membership_leave
+
+    async def scenario():
+        a, o = socket(ana, trip.pk), socket(olivia, trip.pk)
+        assert (await a.connect())[0] and (await o.connect())[0]
+        await receive(a, "snapshot")
+        await receive(o, "snapshot")
+        await database_sync_to_async(membership_leave)(group_id=trip.group_id, user=ana)
+        for communicator in (a, o):
+            event = await receive(communicator, "event")
+            assert (event["kind"], event["payload"]["user_id"]) == ("member_left", ana.pk)
+        closed = await a.receive_output(timeout=TIMEOUT)
+        assert (closed["type"], closed.get("code")) == ("websocket.close", CLOSE_NOT_FOUND)
+        await o.send_json_to({"id": "p", "type": "ping"})
+        assert (await receive(o, "pong"))["id"] == "p"
+        await o.disconnect()
+
+    async_to_sync(scenario)()
