@@ -38,3 +38,7 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+from core.process import freeze_startup_objects  # noqa: E402
+
+freeze_startup_objects()
