@@ -3,6 +3,7 @@ frame are cached, and what differs per request (the CSRF token, the page's own p
 put in each time. These tests hold the cached page to the fully rendered one, and check
 what must never be shared between visitors or outlive a change."""
 
+import datetime as dt
 import re
 import threading
 import time
@@ -221,3 +222,65 @@ def test_on_sqlite_a_request_thread_borrows_the_kept_connection_and_opens_none()
     kept = landing_page._kept["default"]
     assert kept.connection is not None and not kept.in_atomic_block
     assert Click.objects.count() == 2  # committed, seen from this thread's connection
+
+
+def test_a_links_first_visit_reads_its_landing_in_one_statement_as_the_orm_would():
+    """``landing_get`` on a cache miss (one plain statement) gives what the ORM path
+    (``landing_for``: the link's trip and its travellers' count) gives, for public and
+    private groups, a trip being planned or booked, to an event or a station, in the
+    past (no date suggested) or ahead, with travellers who left."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from groups.models import Membership
+    from referrals.selectors import landing_for, landing_get
+
+    trips = [
+        factories.trip(privacy="public"),
+        factories.trip(privacy="private", days_ahead=30),
+        factories.trip(privacy="public"),
+    ]
+    past = timezone.localdate() - dt.timedelta(days=3)
+    Trip.objects.filter(pk=trips[2].pk).update(outbound_from=past, outbound_to=past)
+    event_trip = factories.trip(privacy="public")
+    event_trip.event = factories.event()
+    event_trip.save(update_fields=["event"])
+    trips.append(event_trip)
+    booked = factories.trip(privacy="public")
+    Trip.objects.filter(pk=booked.pk).update(status=Trip.Status.BOOKED)
+    trips.append(booked)
+    gone = factories.member(trips[0], "Gina Gone")
+    factories.member(trips[0], "Hugo Here")
+    Membership.objects.filter(group=trips[0].group, user=gone).update(status=Membership.Status.LEFT)
+
+    today = timezone.localdate()
+    for trip in trips:
+        link = share_link_get_or_create(trip_id=trip.pk, sharer=trip.created_by, channel="x")
+        cache.clear()
+        with CaptureQueriesContext(connection) as context:
+            read = landing_get(code=link.code, today=today)
+        assert len(context.captured_queries) == 1
+        expected = landing_for(
+            link=type(link)
+            .objects.select_related(
+                "trip__origin", "trip__destination", "trip__event", "trip__group"
+            )
+            .get(pk=link.pk),
+            today=today,
+        )
+        assert (read.link.pk, read.link.code, read.link.channel) == (
+            link.pk,
+            link.code,
+            link.channel,
+        )
+        assert {**vars(read), "link": None} == {**vars(expected), "link": None}
+    # The statement's count is the active travellers only.
+    assert (
+        landing_get(
+            code=share_link_get_or_create(
+                trip_id=trips[0].pk, sharer=trips[0].created_by, channel="copy"
+            ).code,
+            today=today,
+        ).travellers
+        == 2
+    )
