@@ -3,6 +3,7 @@ sandbox: go ahead without the unpaid, cancel everything, a grace period; idempot
 workers at once, reminders once each, and seats that never expire under a checkout."""
 
 import datetime as dt
+import json
 import re
 import threading
 
@@ -102,7 +103,7 @@ def test_go_ahead_frees_the_unpaid_seat_and_books_the_others(
     # A departure's watcher hears the seat is free again.
     seat_messages = [m for g, m in broadcasts if g == live.departure_group(departure.pk)]
     assert {"seat_id": ben_seat.seat_id, "status": "free"} in [
-        s for m in seat_messages for s in m["seats"]
+        s for m in seat_messages for s in json.loads(m["text"])["seats"]
     ]
     assert share_of(checkout, olivia).state == share_of(checkout, ana).state == "captured"
     tickets = Ticket.objects.filter(booking__trip=trip)
@@ -172,7 +173,7 @@ def test_cancel_all_releases_every_authorisation_and_seat(
         s["seat_id"]
         for g, m in broadcasts
         if g == live.departure_group(departure.pk)
-        for s in m["seats"]
+        for s in json.loads(m["text"])["seats"]
         if s["status"] == "free"
     }
     assert freed >= {a.seat_id for a in held}

@@ -2,6 +2,8 @@
 their fare's rules, against the Stripe sandbox: Flex refunds its price less the fee,
 Standard refunds nothing; the seat is free again; twice refunds once."""
 
+import json
+
 import pytest
 
 from booking import live
@@ -75,7 +77,7 @@ def test_a_flex_ticket_refunds_its_price_less_the_fee_once(
         seat
         for group, message in sent
         if group == live.departure_group(departure.pk)
-        for seat in message["seats"]
+        for seat in json.loads(message["text"])["seats"]
     ]
     event = TripEvent.objects.filter(trip=trip, kind="ticket_cancelled").get()
     assert event.payload["traveller"] == olivia.pk and "cents" not in str(event.payload)
