@@ -86,6 +86,13 @@ def test_the_organiser_sees_start_checkout_once_every_leg_is_settled(ready):
     assert "data-checkout-start" in page
     assert 'name="deadline_hours"' in page and 'value="24"' in page
     assert page.count('name="policy"') == 3
+    # Each policy by its name, never its raw value.
+    for value, name in (
+        ("go_ahead", "Go ahead without the unpaid"),
+        ("cancel_all", "Cancel everything"),
+    ):
+        assert f'value="{value}"' in page and f"<strong>{name}</strong>" in page
+    assert "<strong>go_ahead</strong>" not in page
     client.force_login(ana)
     assert "data-checkout-start" not in client.get(reverse("trip", args=[trip.pk])).content.decode()
 
