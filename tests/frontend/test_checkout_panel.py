@@ -14,6 +14,7 @@ from django.urls import reverse
 from booking.models import Ticket, TripEvent
 from payments import services
 from payments.models import Share
+from payments.selectors import pay_link_read
 from tests import factories
 from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process  # noqa: F401
 
@@ -66,8 +67,11 @@ def test_the_panel_follows_the_checkout_without_a_reload(stripe_sandbox):  # noq
     html = panel(ana, trip).content.decode()
     assert "data-checkout " in html and "data-countdown" in html
     assert statuses(html) == {olivia.pk: "unpaid", ana.pk: "unpaid", ben.pk: "unpaid"}
-    token = services.pay_link_token(checkout=checkout, payer=ana)
-    assert f'href="{reverse("pay", args=[token])}" data-pay-mine' in html
+    # Ana's own pay link (its token carries the second it was signed: read it back).
+    mine = re.search(r'href="/pay/([^/"]+)/" data-pay-mine', html)
+    assert mine is not None
+    link = pay_link_read(token=mine.group(1))
+    assert (link.checkout.pk, link.payer.pk) == (checkout.pk, ana.pk)
     assert "Pay my share" in html
 
     shares = {s.traveller_id: s.pk for s in Share.objects.filter(checkout=checkout)}
