@@ -35,13 +35,9 @@ def check_code(code) -> None:
 
 
 def share_link_get(*, code: str) -> ShareLink:
-    """The link with its trip, stations, event and group. A malformed code is refused
-    before any query; both it and an unknown one are ``ShareLinkNotFound``. Read from the
-    landing's cache entry when there is one (no query), else one query."""
-    return landing_get(code=code).link
-
-
-def _share_link_read(*, code: str) -> ShareLink:
+    """The link with its trip, stations, event and group (one query). A malformed code is
+    refused before any query; both it and an unknown one are ``ShareLinkNotFound``. The
+    landing page reads its own, cached copy (``landing_get``)."""
     check_code(code)
     link = (
         ShareLink.objects.select_related(
@@ -88,8 +84,8 @@ def _landing_cache_key(code: str, today: dt.date) -> str:
 
 
 def landing_get(*, code: str, today: dt.date | None = None) -> Landing:
-    """What the landing page and its image show: from the cache (no query), else two
-    queries (the link with its trip, the travellers), then kept ``LANDING_CACHE_SECONDS``.
+    """What the landing page and its image show: from the cache (no query), else one
+    statement (``_landing_read``), then kept ``LANDING_CACHE_SECONDS``.
     A malformed code is refused before the cache and any query; an unknown code is not
     cached (one query each time, as before)."""
     check_code(code)
@@ -172,6 +168,7 @@ def _date(value) -> dt.date:
 def _landing_read(*, code: str, today: dt.date) -> Landing:
     """``landing_get``'s read: one statement (the link, its trip, stations, event, group
     and active travellers); ``ShareLinkNotFound`` for an unknown code."""
+    from booking.models import Trip
     from groups.models import Membership
 
     connection = connections[router.db_for_read(ShareLink)]
@@ -193,7 +190,7 @@ def _landing_read(*, code: str, today: dt.date) -> Landing:
         event=(event_slug, event_name) if event_slug is not None else None,
         outbound_from=_date(out_from),
         outbound_to=_date(out_to),
-        planning=status == "planning",
+        planning=status == Trip.Status.PLANNING,
         public=privacy == FriendGroup.Privacy.PUBLIC,
         travellers=travellers,
         today=today,
