@@ -11,6 +11,7 @@ import time
 import pytest
 from django.contrib.messages import constants as message_levels
 from django.contrib.messages.storage.cookie import CookieStorage
+from django.core.cache import cache
 from django.core.cache.backends import locmem
 from django.db import connection, connections
 from django.http import HttpRequest, HttpResponse
@@ -117,6 +118,20 @@ def test_a_second_browser_on_a_seen_link_costs_its_two_inserts_and_no_read():
     statements = [q["sql"].split()[0].upper() for q in queries]
     assert statements == ["INSERT", "INSERT"]
     assert Click.objects.count() == 2
+
+
+def test_a_seen_links_page_outlives_hundreds_of_other_cache_entries():
+    # What a few hundred other links' pages and the click limiter's counters put in the
+    # cache. Django's local-memory default (300 entries) culled a third of them each time
+    # it filled up, this link's page and data with them: a read and a render again.
+    link = _link()
+    browser("198.51.100.1").get(f"/r/{link.code}/")
+    for n in range(1_000):
+        cache.set(f"tests.other-entry.{n}", n, LANDING_CACHE_SECONDS)
+    with CaptureQueriesContext(connection) as queries:
+        response = browser("198.51.100.2").get(f"/r/{link.code}/")
+    assert response.status_code == 200
+    assert [q["sql"].split()[0].upper() for q in queries] == ["INSERT", "INSERT"]
 
 
 def test_the_banner_of_one_visitor_is_not_shown_to_another():
