@@ -25,6 +25,11 @@ application = ProtocolTypeRouter(
     }
 )
 
-from core.process import freeze_startup_objects  # noqa: E402
+from django.conf import settings  # noqa: E402
 
-freeze_startup_objects()
+from core.process import tune_collector  # noqa: E402
+
+tune_collector(
+    freeze_survivors=settings.SERVER_GC_FREEZE_SURVIVORS,
+    reclaim_seconds=settings.SERVER_GC_RECLAIM_SECONDS,
+)

@@ -186,6 +186,12 @@ else:
         }
     }
 
+# The server process's collector (core/process.py): what survives a full pass is frozen;
+# cycles that die among frozen objects are reclaimed at least this often, or as soon as
+# the frozen objects have doubled. Off: only what start-up made is frozen.
+SERVER_GC_FREEZE_SURVIVORS = env.bool("SERVER_GC_FREEZE_SURVIVORS", default=True)
+SERVER_GC_RECLAIM_SECONDS = env.float("SERVER_GC_RECLAIM_SECONDS", default=600.0)
+
 # --- Auth -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
