@@ -41,10 +41,7 @@ from payments.models import Checkout
 # What the browser may send as a card: Stripe's ids only, never card numbers.
 PAYMENT_METHOD_ID = re.compile(r"^(pm|card|src)_[A-Za-z0-9_]{1,200}$")
 # (value, label): the label is the choice's translatable name, not its value.
-POLICIES = tuple(
-    (policy.value, policy.label)
-    for policy in (Checkout.Policy.GO_AHEAD, Checkout.Policy.CANCEL_ALL, Checkout.Policy.GRACE)
-)
+POLICIES = Checkout.Policy.choices
 
 
 # --- Tickets ---------------------------------------------------------------------------------
