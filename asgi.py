@@ -25,11 +25,6 @@ application = ProtocolTypeRouter(
     }
 )
 
-from django.conf import settings  # noqa: E402
-
 from core.process import tune_collector  # noqa: E402
 
-tune_collector(
-    freeze_survivors=settings.SERVER_GC_FREEZE_SURVIVORS,
-    reclaim_seconds=settings.SERVER_GC_RECLAIM_SECONDS,
-)
+tune_collector()  # SERVER_GC_* settings

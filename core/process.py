@@ -32,7 +32,6 @@ and bench/RESULTS.md.
 """
 
 import gc
-import threading
 import time
 from collections.abc import Callable
 
@@ -63,7 +62,6 @@ class CollectorPolicy:
         self.reclaim_seconds = reclaim_seconds
         self.reclaim_growth = reclaim_growth
         self._clock = clock
-        self._lock = threading.Lock()
         self._reclaiming = False
         self._last_reclaim = clock()
         self._frozen_after_reclaim = gc.get_freeze_count()
@@ -75,37 +73,32 @@ class CollectorPolicy:
             gc.callbacks.append(self._on_collection)
         return self
 
-    def uninstall(self) -> None:
-        if self._on_collection in gc.callbacks:
-            gc.callbacks.remove(self._on_collection)
-
     def _reclaim_due(self) -> bool:
         if self._clock() - self._last_reclaim >= self.reclaim_seconds:
             return True
         return gc.get_freeze_count() >= self._frozen_after_reclaim * self.reclaim_growth
 
     def _on_collection(self, phase: str, info: dict) -> None:
-        # Called by the collector around every pass, in the thread that runs it. Only the
-        # end of a full pass matters: the young generations are then empty and the old
-        # one holds exactly what survived it.
+        # Called by the collector around every pass, in the thread that runs it (one pass
+        # at a time in a process: no lock needed). Only the end of a full pass matters:
+        # the young generations are then empty and the old one holds what survived it.
         if phase != "stop" or info.get("generation") != 2:
             return
-        with self._lock:
-            self.full_passes += 1
-            if self._reclaiming:
-                # This pass walked everything, frozen objects included: start again.
-                self._reclaiming = False
-                self.reclaims += 1
-                gc.freeze()
-                self._last_reclaim = self._clock()
-                self._frozen_after_reclaim = gc.get_freeze_count()
-                return
+        self.full_passes += 1
+        if self._reclaiming:
+            # This pass walked everything, frozen objects included: start again.
+            self._reclaiming = False
+            self.reclaims += 1
             gc.freeze()
-            if self._reclaim_due():
-                # The next full pass (soon: the old generation this one left is small)
-                # walks the frozen objects too and collects the cycles that died there.
-                gc.unfreeze()
-                self._reclaiming = True
+            self._last_reclaim = self._clock()
+            self._frozen_after_reclaim = gc.get_freeze_count()
+            return
+        gc.freeze()
+        if self._reclaim_due():
+            # The next full pass (soon: the old generation this one left is small) walks
+            # the frozen objects too and collects the cycles that died there.
+            gc.unfreeze()
+            self._reclaiming = True
 
 
 _installed: CollectorPolicy | None = None
@@ -114,13 +107,20 @@ _startup_frozen = False
 
 def tune_collector(
     *,
-    freeze_survivors: bool = True,
-    reclaim_seconds: float = DEFAULT_RECLAIM_SECONDS,
+    freeze_survivors: bool | None = None,
+    reclaim_seconds: float | None = None,
     reclaim_growth: float = DEFAULT_RECLAIM_GROWTH,
 ) -> CollectorPolicy | None:
     """Call once, at the end of an ASGI module's import (its ``application`` built).
     Idempotent: a second call returns the policy already installed. Without
-    ``freeze_survivors`` only the start-up objects are frozen (no policy)."""
+    ``freeze_survivors`` only the start-up objects are frozen (no policy). Unset, the
+    two come from ``SERVER_GC_FREEZE_SURVIVORS`` and ``SERVER_GC_RECLAIM_SECONDS``."""
+    from django.conf import settings
+
+    if freeze_survivors is None:
+        freeze_survivors = settings.SERVER_GC_FREEZE_SURVIVORS
+    if reclaim_seconds is None:
+        reclaim_seconds = settings.SERVER_GC_RECLAIM_SECONDS
     global _installed, _startup_frozen
     if not _startup_frozen:
         freeze_startup_objects()
