@@ -39,3 +39,13 @@ class Conflict(DomainError):
     code = "conflict"
     status = 409
     default_message = _("That conflicts with the current state.")
+
+
+class Busy(DomainError):
+    """A lock the change needs was not had within the lock timeout (PostgreSQL's
+    ``lock_timeout``): nothing was written; the caller may try again (REST: 409 with
+    ``Retry-After``; websocket: an error frame; Stripe's webhook: 503, so it retries)."""
+
+    code = "trip_busy"
+    status = 409
+    default_message = _("Someone is changing this trip right now. Try again in a moment.")
