@@ -7,7 +7,7 @@ the Stripe sandbox (localstripe behind our idempotency layer) on PostgreSQL.
 Set-up (not measured): a fresh PostgreSQL database (``BENCH_DATABASE_URL``, default
 postgres://postgres@127.0.0.1:5432/bench_checkout, dropped and created again; only a database
 named bench* is ever dropped), Redis for the channel layer and cache (``REDIS_URL``,
-default the local one), the sandbox in a child process (``tests/fakes/stripe_server.py``).
+default the local one), the sandbox in a child process (``sandboxes/stripe_server.py``).
 This script run as ``populate`` in the app's environment makes each trip with the test
 factories (``tests.factories.checkout_ready_trip``: members joined through invitations,
 train settled, seats together, fares) and starts its checkout with
@@ -265,7 +265,7 @@ def process_cpu_seconds(pid: int) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from tests.fakes.stripe_server import StripeSandbox
+    from sandboxes.stripe_server import StripeSandbox
 
     started = time.monotonic()
     load_before = os.getloadavg()[0]

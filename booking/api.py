@@ -24,8 +24,9 @@ from booking.serializers import (
     TripDetailSerializer,
     TripListItemSerializer,
 )
+from core.api import Api, LoggedInApi, errors
 from core.serializers import ErrorSerializer
-from groups.api import Api, LoggedInApi, errors, membership_response
+from groups.api import membership_response
 from groups.models import FriendGroup, Membership
 from groups.ratelimits import rate_limit
 from groups.selectors import group_members, invitation_check

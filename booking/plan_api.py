@@ -27,9 +27,9 @@ from booking.plan_serializers import (
     SitTogetherSerializer,
     VoteSerializer,
 )
+from core.api import LoggedInApi, errors
 from core.errors import Conflict
 from core.serializers import ErrorSerializer
-from groups.api import LoggedInApi, errors
 
 
 class ResyncNeeded(Conflict):

@@ -399,7 +399,7 @@ LOGGING = {
 
 # --- Facebook -------------------------------------------------------------------------
 # An empty app id is sandbox mode: the run command points the URLs below at the local fake
-# Graph API and login dialog (tests/fakes/facebook_server.py). See docs/facebook.md.
+# Graph API and login dialog (sandboxes/facebook_server.py). See docs/facebook.md.
 FACEBOOK_APP_ID = env.str("FACEBOOK_APP_ID", default="")
 FACEBOOK_APP_SECRET = env.str("FACEBOOK_APP_SECRET", default="")
 # The run command starts the fake and hands its app id to the web process with
@@ -434,7 +434,7 @@ SOCIALACCOUNT_PROVIDERS = {
 # --- Stripe ---------------------------------------------------------------------------
 # Only payments/stripe_gateway.py reads these (docs/payments.md). No secret key with debug
 # on is sandbox mode: the run command starts localstripe on loopback behind our
-# idempotency layer (tests/fakes/stripe_server.py), points STRIPE_API_BASE and
+# idempotency layer (sandboxes/stripe_server.py), points STRIPE_API_BASE and
 # STRIPE_JS_URL at it and hands the web process its keys with STRIPE_SANDBOX=1.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")

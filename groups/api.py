@@ -2,18 +2,17 @@
 
 Thin views: an input serializer validates, a service (``groups.services``) acts or a
 selector (``groups.selectors``) reads, an output serializer renders. Domain errors are
-rendered once by ``core.api_errors``. The trip endpoints (``booking.api``) build on the
-base classes and error documentation below.
+rendered once by ``core.api_errors``; the base classes and error documentation are
+``core.api``'s.
 """
 
+from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
-from rest_framework.permissions import IsAuthenticated
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from core.serializers import ErrorSerializer
+from core.api import LoggedInApi, errors
 from groups import selectors, services
 from groups.errors import NotOrganiser
 from groups.ratelimits import rate_limit
@@ -28,43 +27,6 @@ from groups.serializers import (
     PersonalInvitationSerializer,
     ShareDetailsSerializer,
 )
-
-# The page a friend opens to join; the token is the secret part of the link.
-JOIN_PATH = "/join/{token}/"
-
-_ERROR_DESCRIPTIONS = {
-    400: "Invalid input",
-    403: "Not logged in (not_authenticated), or not allowed (not_organiser, not_member, …)",
-    404: "Not found, or not visible to you (a private trip is not found for a stranger)",
-    409: "Conflicts with the current state (group_full, organiser_must_hand_over, …)",
-    410: "The invitation was real but cannot be used any more (expired, revoked, used up)",
-    429: "Too many tries in a short time (rate_limited)",
-}
-
-
-def errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    """The documented error answers of an operation, all in the one error shape."""
-    return {
-        code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code])
-        for code in statuses
-    }
-
-
-class Api(APIView):
-    """Base of our API views: a method the view does not have gets 405 before anything is
-    asked of the caller (DRF checks permissions first, which would answer 403)."""
-
-    def check_permissions(self, request):
-        if not hasattr(self, request.method.lower()):
-            raise exceptions.MethodNotAllowed(request.method)
-        super().check_permissions(request)
-
-
-class LoggedInApi(Api):
-    """For logged-in people only. With session authentication an anonymous caller gets
-    403 ``not_authenticated`` (DRF answers 401 only to schemes that send a challenge)."""
-
-    permission_classes = [IsAuthenticated]
 
 
 def membership_response(membership, *, started) -> Response:
@@ -132,7 +94,7 @@ class GroupInvitationsApi(LoggedInApi):
                 invitee_email=values.get("invitee_email", ""),
             )
         invitation.token = token
-        invitation.url = request.build_absolute_uri(JOIN_PATH.format(token=token))
+        invitation.url = request.build_absolute_uri(reverse("join", args=[token]))
         return Response(
             InvitationCreatedSerializer(invitation).data, status=status.HTTP_201_CREATED
         )

@@ -13,8 +13,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from core.api import LoggedInApi, errors
 from core.serializers import ErrorSerializer
-from groups.api import LoggedInApi, errors
 from payments import selectors, services
 
 

@@ -24,6 +24,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import formats, timezone, translation
 
 from booking import plan
@@ -34,8 +35,6 @@ from payments.models import Checkout, Payment, Share
 
 logger = logging.getLogger(__name__)
 
-# The pay page (frontend) answers here; the token is ``services.pay_link_token``'s.
-PAY_LINK_PATH = "/pay/{token}/"
 # A confirmation untouched for this long is taken over by the worker.
 CONFIRM_STALE = dt.timedelta(seconds=60)
 
@@ -45,7 +44,8 @@ def _config(key: str):
 
 
 def pay_link_url(token: str) -> str:
-    return _config("SITE_URL").rstrip("/") + PAY_LINK_PATH.format(token=token)
+    """The pay page (frontend's ``pay``) for ``services.pay_link_token``'s token."""
+    return _config("SITE_URL").rstrip("/") + reverse("pay", args=[token])
 
 
 # --- The deadline ------------------------------------------------------------------------------

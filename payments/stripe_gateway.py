@@ -16,7 +16,7 @@ derives from our own ids and the action, e.g. ``f"share-{share.id}-pi-{attempt}"
 ``f"share-{share.id}-capture"``: the same write retried (after a timeout, a crash, a
 worker run twice) gets Stripe's first answer back and nothing happens twice, while two
 different writes never share a key (that is an ``IdempotencyConflict``). Stripe keeps keys
-for at least 24 hours. The local sandbox (tests/fakes/stripe_server.py) does the same.
+for at least 24 hours. The local sandbox (sandboxes/stripe_server.py) does the same.
 
 **Manual capture.** PaymentIntents are created with ``capture_method="manual"``: a
 payment authorises the card (status ``requires_capture``); the booking service captures

@@ -23,7 +23,7 @@ from rest_framework import serializers
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
-from groups.api import Api, errors
+from core.api import Api, errors
 from referrals.models import ShareChannel
 from referrals.selectors import (
     DASHBOARD_COUNTS,

@@ -2,7 +2,7 @@
 
 - imports point down: core ← groups ← booking ← payments ← referrals ← frontend. A module
   imports from its own app and lower ones only; no app imports ``config`` (settings come
-  through ``django.conf``) nor the tests;
+  through ``django.conf``), the sandboxes (started as processes) nor the tests;
 - one module per third-party SDK: only ``payments/stripe_gateway.py`` imports ``stripe``,
   only ``groups/facebook.py`` imports ``facebook``;
 - the models and the migrations agree (``makemigrations --check`` has nothing to write).
@@ -17,7 +17,7 @@ from django.core.management import call_command
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["core", "groups", "booking", "payments", "referrals", "frontend"]
-FORBIDDEN_EVERYWHERE = {"config", "tests"}
+FORBIDDEN_EVERYWHERE = {"config", "tests", "sandboxes"}
 SDK_HOMES = {"stripe": "payments/stripe_gateway.py", "facebook": "groups/facebook.py"}
 
 

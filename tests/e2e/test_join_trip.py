@@ -18,9 +18,9 @@ from django.utils import timezone, translation
 from booking.models import Trip
 from groups.errors import InvitationRevoked
 from groups.models import Invitation, Membership
+from sandboxes.facebook_server import FakeFacebook, FakeUser
 from tests import factories
 from tests.e2e.conftest import DESKTOP, PHONE, TIME_ZONE
-from tests.fakes.facebook_server import FakeFacebook, FakeUser
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

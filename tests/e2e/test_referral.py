@@ -1,5 +1,5 @@
 """Issue 6, done when: in Chromium, a traveller of a confirmed booking shares the trip to
-Facebook. The Share Dialog is the fake Facebook's (tests/fakes/facebook_server.py): it
+Facebook. The Share Dialog is the fake Facebook's (sandboxes/facebook_server.py): it
 checks the app id, fetches the tracked link as Facebook's crawler does and draws the card
 from its Open Graph tags, and sends the person back without saying whether they posted.
 The dialog's URL and the landing page's tags are checked here with an Open Graph parser
@@ -35,10 +35,10 @@ from payments import services as payments
 from payments.models import Checkout, Share
 from referrals.models import Click, Consent, Conversion, ShareIntent, ShareLink, Visitor
 from referrals.rollups import rollup_job
+from sandboxes.facebook_server import CRAWLER_USER_AGENT, FakeFacebook
+from sandboxes.stripe_server import CARD_OK
 from tests import factories
 from tests.e2e.conftest import PHONE, TIME_ZONE
-from tests.fakes.facebook_server import CRAWLER_USER_AGENT, FakeFacebook
-from tests.fakes.stripe_server import CARD_OK
 from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -20,9 +20,9 @@ from booking.models import SeatAllocation, Ticket
 from core import jobs
 from payments import deadlines, services
 from payments.models import Checkout, Share
+from sandboxes.stripe_server import CARD_DECLINED, CARD_OK
 from tests import factories
 from tests.e2e.conftest import PHONE, TIME_ZONE
-from tests.fakes.stripe_server import CARD_DECLINED, CARD_OK
 from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)

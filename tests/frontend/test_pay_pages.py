@@ -16,8 +16,8 @@ from frontend.views_pay import ticket_qr_svg
 from payments import services
 from payments.models import Checkout, Payment, Share
 from payments.selectors import pay_link_read
+from sandboxes.stripe_server import CARD_DECLINED, CARD_OK
 from tests import factories
-from tests.fakes.stripe_server import CARD_DECLINED, CARD_OK
 from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process  # noqa: F401
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 import requests
 
-from tests.fakes.facebook_server import FakeApp, FakeFacebook, FakeUser
+from sandboxes.facebook_server import FakeApp, FakeFacebook, FakeUser
 
 GRAPH_VERSION = "v23.0"
 REDIRECT_URI = "http://testserver/accounts/facebook/login/callback/"

@@ -214,7 +214,7 @@ def test_signed_request_from_the_fake_passes_our_parser(fake_facebook):
 
 def test_runs_alone_and_prints_where_it_listens():
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.facebook_server", "--port", "0"],
+        [sys.executable, "-m", "sandboxes.facebook_server", "--port", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -1,4 +1,4 @@
-"""The Stripe sandbox (localstripe behind our idempotency layer, tests/fakes/stripe_server.py)
+"""The Stripe sandbox (localstripe behind our idempotency layer, sandboxes/stripe_server.py)
 started once per test session on a free loopback port, and the settings pointing at it.
 
 Tests share the sandbox: each makes its own objects, with its own idempotency keys
@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.fakes.stripe_server import StripeSandbox
+from sandboxes.stripe_server import StripeSandbox
 
 
 @pytest.fixture(scope="session")

@@ -26,8 +26,8 @@ from payments.errors import (
     ShareUnavailable,
 )
 from payments.models import Checkout, Payment, Share, ShareItem
+from sandboxes.stripe_server import CARD_3DS, CARD_DECLINED, CARD_OK
 from tests import factories
-from tests.fakes.stripe_server import CARD_3DS, CARD_DECLINED, CARD_OK
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ import pytest
 from booking.models import Ticket
 from payments import credits, deadlines, services
 from payments.models import Checkout, Payment, Refund, Share, ShareItem
+from sandboxes.stripe_server import CARD_3DS
 from tests import factories
-from tests.fakes.stripe_server import CARD_3DS
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,8 @@ from core import jobs
 from groups.models import Profile
 from payments import deadlines, selectors, services
 from payments.models import Checkout, Payment, Share
+from sandboxes.stripe_server import CARD_3DS, CARD_OK
 from tests import factories
-from tests.fakes.stripe_server import CARD_3DS, CARD_OK
 
 SECOND = dt.timedelta(seconds=1)
 

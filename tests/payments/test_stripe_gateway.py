@@ -1,5 +1,5 @@
 """payments/stripe_gateway.py against the real localstripe, through our idempotency layer
-(tests/fakes/stripe_server.py), over loopback HTTP: no mock of the stripe library."""
+(sandboxes/stripe_server.py), over loopback HTTP: no mock of the stripe library."""
 
 import hashlib
 import hmac
@@ -21,7 +21,7 @@ from payments.errors import (
     StripeUnavailable,
     WebhookSignatureInvalid,
 )
-from tests.fakes.stripe_server import (
+from sandboxes.stripe_server import (
     CARD_3DS,
     CARD_DECLINED,
     CARD_DECLINED_AT_CHARGE,

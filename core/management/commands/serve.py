@@ -9,14 +9,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.announced import announced_values
 
-# What the fake Facebook prints once it listens (tests/fakes/facebook_server.py, main()).
+# What the fake Facebook prints once it listens (sandboxes/facebook_server.py, main()).
 SANDBOX_VARIABLES = (
     "FACEBOOK_APP_ID",
     "FACEBOOK_APP_SECRET",
     "FACEBOOK_GRAPH_URL",
     "FACEBOOK_DIALOG_URL",
 )
-# What the Stripe sandbox prints once it listens (tests/fakes/stripe_server.py, main()).
+# What the Stripe sandbox prints once it listens (sandboxes/stripe_server.py, main()).
 STRIPE_SANDBOX_VARIABLES = (
     "STRIPE_API_BASE",
     "STRIPE_JS_URL",
@@ -76,7 +76,7 @@ class Command(BaseCommand):
             webhook_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
             sandbox, values = self._sandbox_start(
                 python,
-                "tests.fakes.stripe_server",
+                "sandboxes.stripe_server",
                 STRIPE_SANDBOX_VARIABLES,
                 stripe_sandbox_port,
                 [
@@ -85,7 +85,7 @@ class Command(BaseCommand):
                     "--parent-pid",
                     str(os.getpid()),
                 ],
-                "The Stripe sandbox (tests/fakes/stripe_server.py) did not start. "
+                "The Stripe sandbox (sandboxes/stripe_server.py) did not start. "
                 "Set STRIPE_SECRET_KEY (test mode keys) to use Stripe itself.",
                 children,
             )
@@ -136,11 +136,11 @@ class Command(BaseCommand):
         """Start the fake Facebook and read the settings it prints for the web process."""
         return self._sandbox_start(
             python,
-            "tests.fakes.facebook_server",
+            "sandboxes.facebook_server",
             SANDBOX_VARIABLES,
             port,
             [],
-            "The Facebook sandbox (tests/fakes/facebook_server.py) did not start. "
+            "The Facebook sandbox (sandboxes/facebook_server.py) did not start. "
             "Set FACEBOOK_APP_ID and FACEBOOK_APP_SECRET to use a real Facebook app.",
             {},
         )
@@ -155,7 +155,7 @@ class Command(BaseCommand):
         failure: str,
         started: dict[str, subprocess.Popen],
     ):
-        """Start a fake (a module of tests/fakes) on loopback and read the NAME=value
+        """Start a fake (a module of sandboxes) on loopback and read the NAME=value
         settings it prints once it listens. On failure, stop it and the ``started`` ones."""
         sandbox = subprocess.Popen(  # noqa: S603
             [python, "-m", module, "--host", "127.0.0.1", "--port", str(port), *extra_args],

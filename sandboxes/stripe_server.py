@@ -30,7 +30,7 @@ Use it from Python (tests, benchmarks)::
     with StripeSandbox() as sandbox:  # or sandbox = StripeSandbox().start(); …; .stop()
         settings.STRIPE_API_BASE = sandbox.api_base  # see sandbox.settings()
 
-or alone: ``python -m tests.fakes.stripe_server --port 8420`` prints the settings
+or alone: ``python -m sandboxes.stripe_server --port 8420`` prints the settings
 (``STRIPE_API_BASE=…`` lines) once it listens; ``manage.py serve`` runs it that way.
 """
 
@@ -56,7 +56,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from core.announced import announced_values
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 # localstripe accepts any key that starts with sk_ (pk_ for Stripe.js calls).
 SANDBOX_SECRET_KEY = "sk_test_sidebyside_sandbox"
 SANDBOX_PUBLISHABLE_KEY = "pk_test_sidebyside_sandbox"
@@ -420,7 +420,7 @@ class StripeSandbox:
         command = [
             sys.executable,
             "-m",
-            "tests.fakes.stripe_server",
+            "sandboxes.stripe_server",
             "--host",
             self.host,
             "--port",
@@ -559,7 +559,7 @@ def sandbox_values_read(
     """Read the ``NAME=value`` lines a sandbox prints once it listens."""
     values = announced_values(process, names, timeout=timeout)
     if len(values) < len(names):
-        raise StripeSandboxError("the Stripe sandbox (tests/fakes/stripe_server.py) did not start")
+        raise StripeSandboxError("the Stripe sandbox (sandboxes/stripe_server.py) did not start")
     return values
 
 

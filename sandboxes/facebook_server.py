@@ -22,7 +22,7 @@ sandbox (no ``FACEBOOK_APP_ID``) can show a login dialog in a browser. It plays:
 Tokens and codes are HMACs of a random secret per server instance: deterministic within a
 run, unguessable across runs. Everything is kept in memory; ``stop()`` forgets it all.
 
-Run it alone for the sandbox: ``python -m tests.fakes.facebook_server --port 8001``.
+Run it alone for the sandbox: ``python -m sandboxes.facebook_server --port 8001``.
 Its pages are in English only: it stands in for Facebook's UI, not ours.
 """
 
