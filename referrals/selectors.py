@@ -85,7 +85,7 @@ def _landing_cache_key(code: str, today: dt.date) -> str:
 
 def landing_get(*, code: str, today: dt.date | None = None) -> Landing:
     """What the landing page and its image show: from the cache (no query), else one
-    statement (``_landing_read``), then kept ``LANDING_CACHE_SECONDS``.
+    read (``_landing_read``), then kept ``LANDING_CACHE_SECONDS``.
     A malformed code is refused before the cache and any query; an unknown code is not
     cached (one query each time, as before)."""
     check_code(code)
@@ -98,103 +98,19 @@ def landing_get(*, code: str, today: dt.date | None = None) -> Landing:
     return landing
 
 
-# A link's first visit in the minute (and most shares bring about two visits in all) read
-# what its page shows with the ORM: a query with four joins and a count, about 2 ms of
-# building SQL, plus the model instances to cache. One plain statement instead, built once
-# per database from the models' own tables and columns.
-_LANDING_STATEMENTS: dict[str, str] = {}
-
-
-def _landing_statement(connection) -> str:
-    if connection.alias not in _LANDING_STATEMENTS:
-        from booking.models import Event, Station, Trip
-        from groups.models import Membership
-
-        quote = connection.ops.quote_name
-
-        def table(model) -> str:
-            return quote(model._meta.db_table)
-
-        def col(alias: str, model, name: str) -> str:
-            return f"{alias}.{quote(model._meta.get_field(name).column)}"
-
-        columns = ", ".join(
-            (
-                col("l", ShareLink, "id"),
-                col("l", ShareLink, "channel"),
-                col("l", ShareLink, "sharer"),
-                col("t", Trip, "id"),
-                col("t", Trip, "outbound_from"),
-                col("t", Trip, "outbound_to"),
-                col("t", Trip, "status"),
-                col("g", FriendGroup, "privacy"),
-                col("e", Event, "slug"),
-                col("e", Event, "name"),
-                col("o", Station, "code"),
-                col("o", Station, "city"),
-                col("o", Station, "name"),
-                col("d", Station, "code"),
-                col("d", Station, "city"),
-                col("d", Station, "name"),
-            )
-        )
-        travellers = (
-            f"(SELECT COUNT(*) FROM {table(Membership)} m"  # noqa: S608 (names from meta)
-            f" WHERE {col('m', Membership, 'group')} = {col('t', Trip, 'group')}"
-            f" AND {col('m', Membership, 'status')} = %s)"
-        )
-        joins = " ".join(
-            f"{kind} {table(model)} {alias} ON {col(alias, model, 'id')} = {col(*on)}"
-            for kind, model, alias, on in (
-                ("JOIN", Trip, "t", ("l", ShareLink, "trip")),
-                ("JOIN", FriendGroup, "g", ("t", Trip, "group")),
-                ("JOIN", Station, "o", ("t", Trip, "origin")),
-                ("JOIN", Station, "d", ("t", Trip, "destination")),
-                ("LEFT JOIN", Event, "e", ("t", Trip, "event")),
-            )
-        )
-        _LANDING_STATEMENTS[connection.alias] = (
-            f"SELECT {columns}, {travellers} FROM {table(ShareLink)} l {joins}"  # noqa: S608
-            f" WHERE {col('l', ShareLink, 'code')} = %s"
-        )
-    return _LANDING_STATEMENTS[connection.alias]
-
-
-def _date(value) -> dt.date:
-    # SQLite gives a date column back as its text.
-    return dt.date.fromisoformat(value) if isinstance(value, str) else value
-
-
 def _landing_read(*, code: str, today: dt.date) -> Landing:
-    """``landing_get``'s read: one statement (the link, its trip, stations, event, group
-    and active travellers); ``ShareLinkNotFound`` for an unknown code."""
-    from booking.models import Trip
-    from groups.models import Membership
-
-    connection = connections[router.db_for_read(ShareLink)]
-    with connection.cursor() as cursor:
-        cursor.execute(_landing_statement(connection), [Membership.Status.ACTIVE, code])
-        row = cursor.fetchone()
-    if row is None:
-        raise ShareLinkNotFound()
-    (link_id, channel, sharer_id, trip_id, out_from, out_to, status, privacy) = row[:8]
-    event_slug, event_name = row[8:10]
-    origin, destination, travellers = row[10:13], row[13:16], row[16]
-    link = ShareLink(id=link_id, code=code, channel=channel, sharer_id=sharer_id, trip_id=trip_id)
-    link._state.adding, link._state.db = False, connection.alias
-    return _landing_of(
-        link=link,
-        trip_id=trip_id,
-        origin=origin,
-        destination=destination,
-        event=(event_slug, event_name) if event_slug is not None else None,
-        outbound_from=_date(out_from),
-        outbound_to=_date(out_to),
-        planning=status == Trip.Status.PLANNING,
-        public=privacy == FriendGroup.Privacy.PUBLIC,
-        travellers=travellers,
-        today=today,
+    """``landing_get``'s read: the link with its trip, stations, event and group, then its
+    active travellers (two queries); ``ShareLinkNotFound`` for an unknown code."""
+    link = (
+        ShareLink.objects.select_related(
+            "trip__origin", "trip__destination", "trip__event", "trip__group"
+        )
+        .filter(code=code)
+        .first()
     )
+    if link is None:
+        raise ShareLinkNotFound()
+    return landing_for(link=link, today=today)
 
 
 def landing_for(*, link: ShareLink, today: dt.date | None = None) -> Landing:

@@ -65,12 +65,6 @@ def _remember_visitor(response, visitor) -> None:
 @require_safe
 @never_cache
 def landing(request, code: str):
-    # SQLite: the process's kept connection, not a new one per request (landing_page.py).
-    with landing_page.kept_sqlite_connection():
-        return _landing(request, code)
-
-
-def _landing(request, code: str):
     try:
         # The link's parts of the page and what its click needs, from one cache entry
         # (no query, no model once the code has been seen): referrals/landing_page.py.
