@@ -91,7 +91,7 @@ def deletion_status(request, code: str):
     deletion = DataDeletionRequest.objects.filter(confirmation_code=code).first()
     if deletion is None:
         raise Http404()
-    response = render(request, "frontend/facebook/deletion_status.html", {"deletion": deletion})
+    response = render(request, "groups/deletion_status.html", {"deletion": deletion})
     # The code is the only key to this page: keep it out of other sites' referrers.
     response["Referrer-Policy"] = "no-referrer"
     response["X-Robots-Tag"] = "noindex"

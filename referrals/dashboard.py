@@ -271,11 +271,11 @@ def dashboard_page(request):
     }
     if not query.is_valid():
         context["errors"] = [str(m) for messages in query.errors.values() for m in messages]
-        return render(request, "frontend/referrals/dashboard.html", context, status=400)
+        return render(request, "referrals/dashboard.html", context, status=400)
     data = dashboard_data(_dashboard(query.validated_data))
     context.update(data=data, charts=_charts(data), querystring=request.GET.urlencode())
     context["form"].update({"from": data["from"].isoformat(), "to": data["to"].isoformat()})
-    return render(request, "frontend/referrals/dashboard.html", context)
+    return render(request, "referrals/dashboard.html", context)
 
 
 CSV_COLUMNS = ("day", "channel", *DASHBOARD_COUNTS)

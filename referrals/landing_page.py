@@ -31,9 +31,9 @@ from referrals.images import image_lines
 from referrals.selectors import LANDING_CACHE_SECONDS, check_code, landing_get
 from referrals.share_targets import incentive_disclosure
 
-TEMPLATE = "frontend/referrals/landing.html"
-HEAD_TEMPLATE = "frontend/referrals/_landing_head.html"
-CARD_TEMPLATE = "frontend/referrals/_landing_card.html"
+TEMPLATE = "referrals/landing.html"
+HEAD_TEMPLATE = "referrals/_landing_head.html"
+CARD_TEMPLATE = "referrals/_landing_card.html"
 
 # --- The link's parts -----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@
 """
 
 import ast
+import re
 from io import StringIO
 from pathlib import Path
 
@@ -120,3 +121,35 @@ def test_the_migrations_match_the_models():
         call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
     except SystemExit as exit_:
         pytest.fail(f"makemigrations has changes to write (exit {exit_.code}):\n{out.getvalue()}")
+
+
+# --- An app renders only its own templates ----------------------------------------------------
+
+_TEMPLATE_NAME = re.compile(r"^([a-z_]+)/[\w/.-]+\.(?:html|txt|svg|ics)$")
+
+
+def _foreign_templates(path: str, source: str) -> list[str]:
+    """Template names of another of our apps that a module of ``path``'s app names (to
+    render, include or pass on): ``frontend/...`` named from ``referrals``, say. A
+    template's own ``{% extends %}`` of the site's frame is the template's affair, not
+    the module's."""
+    own = path.split("/")[0]
+    found = []
+    for node in ast.walk(ast.parse(source, filename=path)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = _TEMPLATE_NAME.match(node.value)
+            if match and match.group(1) in LAYERS and match.group(1) != own:
+                found.append(f"{path}:{node.lineno} names {node.value}")
+    return found
+
+
+def test_the_template_checker_catches_another_apps_template():
+    assert _foreign_templates("referrals/x.py", 'render(r, "frontend/trips/a.html")') != []
+    assert _foreign_templates("referrals/x.py", 'T = "referrals/landing.html"') == []
+    assert _foreign_templates("groups/x.py", 'T = "socialaccount/login.html"') == []  # allauth's
+
+
+def test_each_app_renders_only_its_own_templates():
+    files = [(p, s) for p, s in _sources(*LAYERS) if "/migrations/" not in p]
+    problems = [p for path, source in files for p in _foreign_templates(path, source)]
+    assert problems == []
