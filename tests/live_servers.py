@@ -13,14 +13,30 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from django.test import Client
 
-from tests.pg import test_database_url
+from tests.pg import on_postgres, test_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# The marks of a test with real servers: they share the test database (so the test is
+# transactional: its rows are committed) and a Redis channel layer.
+needs_servers = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        not on_postgres,
+        reason="needs PostgreSQL (DATABASE_URL): the servers are separate processes and "
+        "must share the test database",
+    ),
+    pytest.mark.skipif(
+        not REDIS_URL, reason="needs Redis (REDIS_URL): the channel layer the servers share"
+    ),
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def free_port() -> int:

@@ -38,13 +38,18 @@ def row_locked(instance):
         holder.rollback()
 
 
-def lock_waiters() -> int:
-    """How many sessions of the test database wait for a lock right now."""
+def sessions(condition: str) -> int:
+    """How many sessions of the test database match ``condition`` (of pg_stat_activity)."""
     with psycopg.connect(test_database_url(), autocommit=True) as watcher:
         return watcher.execute(
             "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            f" WHERE datname = current_database() AND {condition}"
         ).fetchone()[0]
+
+
+def lock_waiters() -> int:
+    """How many sessions of the test database wait for a lock right now."""
+    return sessions("wait_event_type = 'Lock'")
 
 
 def wait_for_lock_waiters(count: int, *, timeout: float = 10, until=lambda: False) -> None:

@@ -20,8 +20,6 @@ import time
 import uuid
 
 import aiohttp
-import psycopg
-import pytest
 from django.conf import settings
 
 from booking import plan
@@ -29,37 +27,18 @@ from booking.models import Seat, SeatAllocation
 from tests import factories
 from tests.live_servers import (
     HOST,
-    REDIS_URL,
     daphne_server,
+    needs_servers,
     next_frame,
     server_env,
     session_cookie,
 )
-from tests.pg import on_postgres, row_locked, test_database_url, wait_for_lock_waiters
+from tests.pg import row_locked, sessions, wait_for_lock_waiters
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        not on_postgres,
-        reason="needs PostgreSQL (DATABASE_URL): the servers are separate processes and "
-        "must share the test database",
-    ),
-    pytest.mark.skipif(
-        not REDIS_URL, reason="needs Redis (REDIS_URL): the channel layer the servers share"
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = needs_servers
 
 LOCK_TIMEOUT = 1.0  # the second server's DATABASE_LOCK_TIMEOUT_SECONDS
 MARGIN = 1.5
-
-
-def sessions_idle_in_transaction() -> int:
-    with psycopg.connect(test_database_url(), autocommit=True) as watcher:
-        return watcher.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND state = 'idle in transaction'"
-        ).fetchone()[0]
 
 
 def test_a_process_frozen_inside_a_pick_holds_up_its_trip_only_for_the_lock_timeout(tmp_path):
@@ -135,7 +114,7 @@ def test_a_process_frozen_inside_a_pick_holds_up_its_trip_only_for_the_lock_time
                     await asyncio.to_thread(wait_for_lock_waiters, 1)
                     os.kill(frozen_process.pid, signal.SIGSTOP)
                 await asyncio.sleep(0.3)
-                assert await asyncio.to_thread(sessions_idle_in_transaction) >= 1
+                assert await asyncio.to_thread(sessions, "state = 'idle in transaction'") >= 1
 
                 stop = asyncio.Event()
                 pulse = asyncio.create_task(heartbeats(ws_zoe, stop))
