@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
@@ -30,14 +31,23 @@ def database_sync_to_async(func):
     """Channels' wrapper (old connections closed around each call) on a pool of threads,
     not the one thread it uses by default: each socket's database work is independent
     (the trip row lock orders the writes of one trip), and on one thread every member of
-    every trip of the process would wait behind everyone else's query. The pool's size is
-    asgiref's default executor's (``ASGI_THREADS``). SQLite takes one writer at a time
-    anyway (and its shared in-memory test database refuses concurrent writers rather
-    than waiting): there, the one thread."""
-    return DatabaseSyncToAsync(func, thread_sensitive=_SINGLE_WRITER)
+    every trip of the process would wait behind everyone else's query. The pool is the
+    live plan's own (``LIVE_DB_THREADS``), not asgiref's default executor (as few as five
+    threads on a small machine): commands waiting for one busy trip, each for at most the
+    lock timeout (core/locking.py), leave threads for every other trip. SQLite takes one
+    writer at a time anyway (and its shared in-memory test database refuses concurrent
+    writers rather than waiting): there, the one thread."""
+    return DatabaseSyncToAsync(func, thread_sensitive=_SINGLE_WRITER, executor=_EXECUTOR)
 
 
 _SINGLE_WRITER = connections["default"].vendor == "sqlite"
+_EXECUTOR = (
+    None
+    if _SINGLE_WRITER
+    else ThreadPoolExecutor(
+        max_workers=settings.SIDEBYSIDE["LIVE_DB_THREADS"], thread_name_prefix="live-db"
+    )
+)
 
 
 # Close codes (4000-4999 are the application's).

@@ -57,6 +57,7 @@ from booking.models import (
     TripLeg,
 )
 from booking.selectors import eligibility_check, price_quote
+from core import locking
 from core.errors import InvalidInput
 from groups.errors import NotMember, NotOrganiser
 from groups.models import Membership
@@ -360,9 +361,7 @@ def holds_release(
     lock); returns what was released, for the event, and asks for the per-departure
     broadcast (unless ``broadcast`` is False: the caller sends it with its own changes)."""
     if rows is None:
-        rows = list(
-            allocations.select_for_update().values("pk", "departure_id", "seat_id", "user_id")
-        )
+        rows = locking.rows_lock(allocations.values("pk", "departure_id", "seat_id", "user_id"))
     if not rows:
         return []
     SeatAllocation.objects.filter(pk__in=[r["pk"] for r in rows]).update(
@@ -646,39 +645,47 @@ def seat_label(seat: Seat) -> str:
 
 def holds_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     """Release holds whose time is up, and tell their trips. Run by the worker; safe in
-    several workers at once (rows locked with ``skip_locked`` on PostgreSQL) and again
-    after a crash (a released hold is not picked twice). Returns how many it released.
+    several workers at once and again after a crash (a released hold is not picked
+    twice). Returns how many it released (the holds of at most ``limit`` trips).
+
+    Locks in the documented order (``core.locking``): the trips of the due holds first,
+    then the holds, as a pick does. A trip someone is changing right now is skipped
+    (``skip_locked``) until the next pass: locking the hold first and then waiting for
+    its trip deadlocked with a pick that held the trip and released that hold.
 
     Holds of a trip in checkout are left alone: they belong to the travellers' shares,
     and the payment deadline's policy (``payments.deadlines``) releases or sells them."""
     now = now or timezone.now()
+    due = SeatAllocation.objects.filter(state=AllocationState.HELD, expires_at__lte=now)
     with transaction.atomic():
-        due = list(
-            SeatAllocation.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(state=AllocationState.HELD, expires_at__lte=now)
-            .exclude(leg__trip__status=Trip.Status.CHECKOUT)
-            .order_by("expires_at")
-            .values("pk", "leg__trip_id", "leg__direction", "departure_id", "seat_id", "user_id")[
-                :limit
-            ]
+        candidates = due.order_by("expires_at").values_list("leg__trip_id", flat=True)[:limit]
+        trips = {
+            trip.pk: trip
+            for trip in locking.rows_lock(
+                Trip.objects.filter(pk__in=set(candidates)).exclude(status=Trip.Status.CHECKOUT),
+                skip_locked=True,
+            )
+        }
+        rows = locking.rows_lock(
+            due.filter(Q(leg__trip_id__in=list(trips)) | Q(leg__isnull=True)).values(
+                "pk", "leg__trip_id", "leg__direction", "departure_id", "seat_id", "user_id"
+            ),
+            skip_locked=True,
         )
-        if not due:
+        if not rows:
             return 0
-        SeatAllocation.objects.filter(pk__in=[row["pk"] for row in due]).update(
+        SeatAllocation.objects.filter(pk__in=[row["pk"] for row in rows]).update(
             state=AllocationState.RELEASED, updated_at=now
         )
         by_trip: dict[int, list[dict]] = {}
-        by_departure: dict[int, dict[int, str]] = {}
-        for row in due:
-            by_departure.setdefault(row["departure_id"], {})[row["seat_id"]] = "free"
+        for row in rows:
             if row["leg__trip_id"] is not None:
                 by_trip.setdefault(row["leg__trip_id"], []).append(row)
-        for departure_id, seats in by_departure.items():
+        for departure_id, seats in seat_changes(rows, "free").items():
             live.after_commit_seats(departure_id, seats)
-        for trip_id, rows in by_trip.items():
-            trip = Trip.objects.select_for_update().get(pk=trip_id)
+        for trip_id, released in by_trip.items():
             record(
-                trip,
+                trips[trip_id],
                 "holds_expired",
                 {
                     "released": [
@@ -688,11 +695,22 @@ def holds_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
                             "seat_id": r["seat_id"],
                             "user_id": r["user_id"],
                         }
-                        for r in rows
+                        for r in released
                     ]
                 },
             )
-    return len(due)
+    return len(rows)
+
+
+def _holds_extend(holds, *, trips, expires_at: dt.datetime, now: dt.datetime) -> int:
+    """Extend ``holds`` to ``expires_at``, their trips (``trips``: a queryset) locked
+    first as every change of a trip does (``core.locking``); a trip busy right now is
+    skipped until the next pass. Returns how many holds it extended."""
+    with transaction.atomic():
+        trip_ids = locking.ids_lock(
+            trips.filter(pk__in=holds.values("leg__trip_id")), skip_locked=True
+        )
+        return holds.filter(leg__trip_id__in=trip_ids).update(expires_at=expires_at, updated_at=now)
 
 
 def holds_keep_in_checkout(*, now: dt.datetime | None = None, margin_seconds: int) -> int:
@@ -702,12 +720,14 @@ def holds_keep_in_checkout(*, now: dt.datetime | None = None, margin_seconds: in
     applies the policies. Returns how many holds it extended."""
     now = now or timezone.now()
     margin = dt.timedelta(seconds=margin_seconds)
-    return SeatAllocation.objects.filter(
+    holds = SeatAllocation.objects.filter(
         state=AllocationState.HELD,
         expires_at__isnull=False,
         expires_at__lt=now + margin / 2,
         leg__trip__status=Trip.Status.CHECKOUT,
-    ).update(expires_at=now + margin, updated_at=now)
+    )
+    trips = Trip.objects.filter(status=Trip.Status.CHECKOUT)
+    return _holds_extend(holds, trips=trips, expires_at=now + margin, now=now)
 
 
 def holds_keep_alive(*, now: dt.datetime | None = None) -> int:
@@ -719,12 +739,14 @@ def holds_keep_alive(*, now: dt.datetime | None = None) -> int:
     online_since = now - dt.timedelta(seconds=_config("PRESENCE_TIMEOUT_SECONDS"))
     online_trips = TripPresence.objects.filter(last_seen_at__gte=online_since).values("trip_id")
     idle = dt.timedelta(seconds=_config("HOLD_IDLE_SECONDS"))
-    return SeatAllocation.objects.filter(
+    holds = SeatAllocation.objects.filter(
         Q(expires_at__gt=now) & Q(expires_at__lte=now + idle / 2),
         state=AllocationState.HELD,
         leg__trip_id__in=online_trips,
         leg__trip__status=Trip.Status.PLANNING,
-    ).update(expires_at=now + idle, updated_at=now)
+    )
+    trips = Trip.objects.filter(status=Trip.Status.PLANNING)
+    return _holds_extend(holds, trips=trips, expires_at=now + idle, now=now)
 
 
 # --- "Sit us together" ------------------------------------------------------------------------

@@ -116,6 +116,26 @@ if env.str("DATABASE_URL", default=""):
     else:
         DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Every wait is bounded by the application, not left to the deployment's URL
+        # (core/locking.py): a lock not had in time is core.errors.Busy ("try again"); a
+        # process frozen inside a transaction loses it, and its locks, after the idle
+        # timeout. In seconds; 0 turns one off. Set on the connection (libpq options),
+        # so a connection from the pool costs no extra statement.
+        _timeouts = {
+            "lock_timeout": env.float("DATABASE_LOCK_TIMEOUT_SECONDS", default=3.0),
+            "statement_timeout": env.float("DATABASE_STATEMENT_TIMEOUT_SECONDS", default=15.0),
+            "idle_in_transaction_session_timeout": env.float(
+                "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", default=30.0
+            ),
+        }
+        _options = DATABASES["default"].setdefault("OPTIONS", {})
+        _options["options"] = " ".join(
+            [
+                *filter(None, [_options.get("options", "")]),
+                *(f"-c {name}={round(seconds * 1000)}" for name, seconds in _timeouts.items()),
+            ]
+        )
 else:
     DATABASES = {
         "default": {
@@ -351,6 +371,11 @@ SIDEBYSIDE = {
     "HOLD_IDLE_SECONDS": env.int("HOLD_IDLE_SECONDS", default=900),
     "PRESENCE_TIMEOUT_SECONDS": env.int("PRESENCE_TIMEOUT_SECONDS", default=60),
     "EVENT_LOG_RESYNC_LIMIT": env.int("EVENT_LOG_RESYNC_LIMIT", default=200),
+    # Threads for the live plan's database work in each server process (websocket
+    # commands, presence, snapshots). A command waiting for a busy trip holds one for at
+    # most DATABASE_LOCK_TIMEOUT_SECONDS; the rest keep serving the other trips. Keep it
+    # below DATABASE_POOL_MAX_SIZE: each thread uses one connection at a time.
+    "LIVE_DB_THREADS": env.int("LIVE_DB_THREADS", default=20),
     # Rate limits (django-ratelimit syntax) per user on joining and creating invitations.
     "RATE_JOIN": env.str("RATE_JOIN", default="20/h"),
     "RATE_INVITE": env.str("RATE_INVITE", default="30/h"),

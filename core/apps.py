@@ -6,3 +6,11 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "Core"
+
+    def ready(self):
+        from django.db.backends.signals import connection_created
+
+        from core.locking import lock_timeout_install
+
+        # A lock timeout on PostgreSQL becomes core.errors.Busy (core/locking.py).
+        connection_created.connect(lock_timeout_install, dispatch_uid="core.lock_timeout")

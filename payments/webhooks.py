@@ -26,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from booking.services import booking_flag_disputed
+from core.errors import Busy
 from payments import stripe_gateway as gateway
 from payments.errors import WebhookSignatureInvalid
 from payments.models import Checkout, Payment, Refund, StripeEvent
@@ -175,6 +176,12 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=400)
     try:
         stripe_event_receive(event)
+    except Busy as error:
+        # A lock not had in time (core/locking.py): nothing was written; Stripe retries.
+        logger.warning("webhook %s (%s) postponed: %s", event.id, event.type, error.code)
+        response = _json(503, {"received": True, "handled": False})
+        response["Retry-After"] = str(error.retry_after)
+        return response
     except Exception:
         logger.exception("webhook %s (%s) failed: Stripe will retry", event.id, event.type)
         return _json(500, {"received": True, "handled": False})
