@@ -9,6 +9,8 @@ class DomainError(Exception):
     code = "invalid"
     status = 400
     default_message = _("The request is not valid.")
+    # Seconds after which trying again may succeed (REST: the ``Retry-After`` header).
+    retry_after: int | None = None
 
     def __init__(self, message=None, *, code=None, fields=None):
         self.message = message if message is not None else self.default_message
