@@ -9,29 +9,17 @@ from urllib.parse import urlencode
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from booking import plan
-from booking.models import (
-    PollOption,
-    PollVote,
-    Seat,
-    SeatAllocation,
-    TravellerFare,
-    TripEvent,
-    TripLeg,
-)
-from config.routing import websocket_urlpatterns
+from booking.models import PollVote, SeatAllocation, TravellerFare
 from tests import factories
+from tests.booking.test_plan_api import TIMEOUT, seats_of, socket, written
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-router = URLRouter(websocket_urlpatterns)
-TIMEOUT = 3
 
 # The REST route of each command: (method, path under /api/trips/<id>/plan/).
 REST = {
@@ -45,28 +33,6 @@ REST = {
 }
 JSON_DOORS = ("rest", "ws")
 ALL_DOORS = ("rest", "ws", "form")
-
-
-def written(trip) -> tuple:
-    """Everything a plan change writes: a refused one leaves all of it as it was."""
-    trip.refresh_from_db()
-    return (
-        trip.version,
-        TripEvent.objects.filter(trip=trip).count(),
-        list(SeatAllocation.objects.order_by("pk").values_list("state", "seat_id", "user_id")),
-        list(TravellerFare.objects.order_by("pk").values_list("user_id", "fare_class__code")),
-        list(PollVote.objects.order_by("pk").values_list("user_id", "option_id")),
-        list(PollOption.objects.order_by("pk").values_list("departure_id", "position")),
-        list(TripLeg.objects.order_by("pk").values_list("departure_id", flat=True)),
-    )
-
-
-def seats_of(departure, comfort="second"):
-    return list(
-        Seat.objects.filter(coach__vehicle=departure.vehicle, comfort_class=comfort).order_by(
-            "coach__number", "number"
-        )
-    )
 
 
 # --- The doors, each answering (code, status or None, field names) --------------------------
@@ -109,12 +75,6 @@ def through_form(user, trip, command: str, params: dict) -> dict:
         "message": html.unescape(alert.group(1)) if alert else None,
         "page": page,
     }
-
-
-def socket(user, trip_id):
-    communicator = WebsocketCommunicator(router, f"/ws/trips/{trip_id}/")
-    communicator.scope["user"] = user
-    return communicator
 
 
 async def receive(communicator, kinds):

@@ -15,6 +15,7 @@ from booking.consumers import CLOSE_UNAUTHENTICATED
 from booking.models import PollVote, Seat, TripPresence
 from config.routing import websocket_urlpatterns
 from tests import factories
+from tests.booking.test_plan_api import receive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,14 +28,6 @@ def socket(app, user, trip_id, **kwargs):
     if user is not None:
         communicator.scope["user"] = user
     return communicator
-
-
-async def receive(communicator, kind):
-    for _ in range(20):
-        frame = await communicator.receive_json_from(timeout=TIMEOUT)
-        if frame["type"] == kind:
-            return frame
-    raise AssertionError(f"no {kind} frame")
 
 
 @pytest.fixture
