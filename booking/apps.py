@@ -12,7 +12,7 @@ class BookingConfig(AppConfig):
         exports.register("trips", trips_export)
 
         from booking import plan, receivers
-        from booking.consumers import presence_cleanup
+        from booking.presence import presence_cleanup
         from core import jobs
         from groups.signals import group_changed
 

@@ -1,12 +1,13 @@
-"""The live plan's websocket door. Thin: it authenticates, parses, rate-limits and calls
-the same services as the REST API (``booking.plan``); see docs/live-protocol.md.
+"""The live plan's websocket door. Thin: it authenticates, parses the frame and runs the
+command through the same command table as the REST API and the forms
+(``booking.commands``: the person's rate limit, the input serializer, the service); see
+docs/live-protocol.md.
 
 ``TripConsumer`` (``/ws/trips/<id>/``): members only; a snapshot (or the missed events)
 on connect, every change as an event with the trip's version, presence, heartbeats.
 ``DepartureConsumer`` (``/ws/departures/<id>/``): anyone; seat availability only.
 """
 
-import datetime as dt
 import json
 import logging
 import time
@@ -15,14 +16,16 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
-from django.db import connections, transaction
-from django.utils import timezone
+from django.db import connections
 from django.utils.translation import gettext as _
 
-from booking import live, plan, plan_selectors
-from booking.models import Departure, TripPresence
+from booking import live, plan_selectors, presence
+from booking.commands import command_run
+from booking.models import Departure
+from booking.plan_serializers import WatchDepartureSerializer
+from core.api_errors import invalid_input
 from core.errors import DomainError
+from core.websocket_auth import SessionEnded, session_check
 
 logger = logging.getLogger(__name__)
 
@@ -57,114 +60,15 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_ABUSIVE = 4429
 
 MAX_MESSAGE_BYTES = 4096
-# A token bucket per connection: RATE_PER_SECOND sustained, RATE_BURST at once. Past it a
-# command is refused with ``rate_limited``; a client that keeps going past it
-# ``ABUSE_STRIKES`` times in a row is disconnected.
+# Two limits. Commands of the plan count against the person's limit, whatever the door
+# (``booking.commands``, ``SIDEBYSIDE["RATE_PLAN"]``: reconnecting does not reset it).
+# Every frame (pings, snapshots, junk) also takes a token of this connection's bucket:
+# RATE_PER_SECOND sustained, RATE_BURST at once. Past either a frame is refused with
+# ``rate_limited``; ``ABUSE_STRIKES`` such refusals in a row (no command accepted between
+# them) close the connection.
 RATE_PER_SECOND = 5.0
 RATE_BURST = 20
 ABUSE_STRIKES = 50
-
-
-class CommandError(DomainError):
-    code = "bad_command"
-    status = 400
-
-
-def _int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**53:
-        raise CommandError(
-            _("%(name)s must be a positive whole number.") % {"name": name},
-            fields={name: [_("A positive whole number.")]},
-        )
-    return value
-
-
-def _leg(value) -> str:
-    if value not in ("outbound", "return"):
-        raise CommandError(_("leg must be outbound or return."), fields={"leg": [_("Unknown.")]})
-    return value
-
-
-def _str(value, name: str, *, max_length: int = 40, required: bool = False) -> str:
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or len(value) > max_length or (required and not value):
-        raise CommandError(
-            _("%(name)s is not valid.") % {"name": name}, fields={name: [_("Not valid.")]}
-        )
-    return value
-
-
-def _run(command: dict, *, trip_id: int, user):
-    """Parse one client command and call its service. Returns the event (or None)."""
-    kind = command.get("type")
-    if kind == "vote":
-        departure_id = command.get("departure_id")
-        return plan.poll_vote(
-            trip_id=trip_id,
-            user=user,
-            leg=_leg(command.get("leg", "outbound")),
-            departure_id=None if departure_id is None else _int(departure_id, "departure_id"),
-        )
-    if kind == "propose":
-        ids = command.get("departure_ids")
-        if not isinstance(ids, list) or len(ids) > 10:
-            raise CommandError(fields={"departure_ids": [_("A list of departures.")]})
-        return plan.poll_propose(
-            trip_id=trip_id,
-            by=user,
-            leg=_leg(command.get("leg", "outbound")),
-            departure_ids=[_int(i, "departure_ids") for i in ids],
-        )
-    if kind == "settle":
-        return plan.poll_settle(
-            trip_id=trip_id,
-            by=user,
-            leg=_leg(command.get("leg", "outbound")),
-            departure_id=_int(command.get("departure_id"), "departure_id"),
-        )
-    if kind == "choose_fare":
-        age = command.get("age")
-        if (
-            age is not None
-            and age != ""
-            and (isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= 130)
-        ):
-            raise CommandError(_("age is not valid."), fields={"age": [_("A whole number.")]})
-        return plan.fare_choose(
-            trip_id=trip_id,
-            user=user,
-            leg=_leg(command.get("leg", "outbound")),
-            fare_class_code=_str(command.get("fare_class"), "fare_class", required=True),
-            passenger_type_code=_str(command.get("passenger_type"), "passenger_type") or "adult",
-            age=None if age in (None, "") else age,
-            card_code=_str(command.get("card"), "card"),
-            card_number=_str(command.get("card_number"), "card_number", max_length=40),
-        )
-    if kind == "pick_seat":
-        departure_id = command.get("departure_id")
-        return plan.seat_pick(
-            trip_id=trip_id,
-            user=user,
-            leg=_leg(command.get("leg", "outbound")),
-            seat_id=_int(command.get("seat_id"), "seat_id"),
-            departure_id=None if departure_id is None else _int(departure_id, "departure_id"),
-        )
-    if kind == "release_seat":
-        return plan.seat_release(
-            trip_id=trip_id, user=user, leg=_leg(command.get("leg", "outbound"))
-        )
-    if kind == "sit_together":
-        departure_id = command.get("departure_id")
-        return plan.sit_together(
-            trip_id=trip_id,
-            user=user,
-            leg=_leg(command.get("leg", "outbound")),
-            departure_id=None if departure_id is None else _int(departure_id, "departure_id"),
-        )
-    raise CommandError(
-        _("Unknown command: %(type)s.") % {"type": str(kind)[:40]}, code="unknown_command"
-    )
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -177,11 +81,31 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     call in the thread that used them. So messages are dispatched straight to their
     handler."""
 
+    socket_closed = False
+
     async def dispatch(self, message):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def __call__(self, scope, receive, send):
+        async def send_unless_closed(message):
+            # A socket can close while a broadcast is on its way to it (the server then
+            # raises, e.g. Daphne's "Attempt to send on a closed protocol"). That must not
+            # end this consumer: its ``websocket.disconnect`` still comes, and the cleanup
+            # (groups, presence) runs then. Nothing is sent after a close.
+            if self.socket_closed:
+                return
+            if message["type"] == "websocket.close":
+                self.socket_closed = True
+            try:
+                await send(message)
+            except Exception as exc:  # the server's own "closed" error, whichever it is
+                self.socket_closed = True
+                logger.debug("socket %s closed while sending: %r", self.channel_name, exc)
+
+        return await super().__call__(scope, receive, send_unless_closed)
 
 
 class TripConsumer(LiveConsumer):
@@ -232,32 +156,31 @@ class TripConsumer(LiveConsumer):
 
     @database_sync_to_async
     def _presence_join(self) -> list[int]:
-        TripPresence.objects.update_or_create(
-            channel_name=self.channel_name,
-            defaults={"trip_id": self.trip_id, "user": self.user, "last_seen_at": timezone.now()},
+        return presence.presence_join(
+            trip_id=self.trip_id, user=self.user, channel_name=self.channel_name
         )
-        return plan_selectors.online_user_ids(trip_id=self.trip_id)
 
     @database_sync_to_async
     def _presence_leave(self) -> list[int]:
-        TripPresence.objects.filter(channel_name=self.channel_name).delete()
-        return plan_selectors.online_user_ids(trip_id=self.trip_id)
+        return presence.presence_leave(trip_id=self.trip_id, channel_name=self.channel_name)
 
     @database_sync_to_async
     def _presence_touch(self) -> None:
-        TripPresence.objects.filter(channel_name=self.channel_name).update(
-            last_seen_at=timezone.now()
-        )
+        presence.presence_touch(channel_name=self.channel_name)
 
     async def disconnect(self, code):
         if not getattr(self, "joined", False):
             return
-        await self.channel_layer.group_discard(self.group_name, self.channel_name)
-        for departure_id in self.departures:
-            await self.channel_layer.group_discard(
-                live.departure_group(departure_id), self.channel_name
-            )
-        online = await self._presence_leave()
+        self.joined = False
+        # The presence row goes whatever happens to the channel layer on the way.
+        try:
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+            for departure_id in self.departures:
+                await self.channel_layer.group_discard(
+                    live.departure_group(departure_id), self.channel_name
+                )
+        finally:
+            online = await self._presence_leave()
         await self.channel_layer.group_send(self.group_name, live.presence_message(online))
 
     # --- Client → server ---------------------------------------------------------------
@@ -268,20 +191,30 @@ class TripConsumer(LiveConsumer):
         self.refilled_at = now
         if self.tokens >= 1:
             self.tokens -= 1
-            self.strikes = 0
             return True
-        self.strikes += 1
         return False
+
+    async def _rate_limited(self, error: dict) -> None:
+        """Answer a frame refused by a rate limit, or close an abusive connection."""
+        self.strikes += 1
+        if self.strikes >= ABUSE_STRIKES:
+            await self.close(code=CLOSE_ABUSIVE)
+            return
+        await self.send_json(error)
 
     async def receive(self, text_data=None, bytes_data=None):
         if not self.joined:
             return
-        # Every frame counts towards the rate limit, the refused ones too.
+        # Every frame counts towards the connection's bucket, the refused ones too.
         if not self._take_token():
-            if self.strikes >= ABUSE_STRIKES:
-                await self.close(code=CLOSE_ABUSIVE)
-                return
-            await self._error(None, "rate_limited", _("Too many messages. Slow down a little."))
+            await self._rate_limited(
+                {
+                    "type": "error",
+                    "id": None,
+                    "code": "rate_limited",
+                    "message": str(_("Too many messages. Slow down a little.")),
+                }
+            )
             return
         if bytes_data is not None or text_data is None:
             await self._error(None, "malformed", _("Send JSON text frames."))
@@ -339,8 +272,14 @@ class TripConsumer(LiveConsumer):
         # What the command's committed transactions broadcast (a refused command may
         # still have committed some: a hold released on the way), then the answer.
         await live.send_all(self.channel_layer, broadcasts)
+        if error is not None and error["code"] == "rate_limited":
+            await self._rate_limited(error)
+            return
+        self.strikes = 0
         if error is not None:
             await self.send_json(error)
+            if error["code"] == SessionEnded.code:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await self.send_json(
             {"type": "ack", "id": request_id, "version": event.version if event else None}
@@ -348,25 +287,33 @@ class TripConsumer(LiveConsumer):
 
     @database_sync_to_async
     def _command(self, content: dict):
-        return _run(content, trip_id=self.trip_id, user=self.user)
+        session_check(self.scope)  # not for someone who has logged out since
+        return command_run(content.get("type"), trip_id=self.trip_id, user=self.user, data=content)
+
+    @database_sync_to_async
+    def _snapshot(self) -> dict:
+        session_check(self.scope)
+        return plan_selectors.plan_snapshot(user=self.user, trip_id=self.trip_id)
 
     async def _reply_snapshot(self, request_id):
         try:
-            snapshot = await database_sync_to_async(plan_selectors.plan_snapshot)(
-                user=self.user, trip_id=self.trip_id
-            )
+            snapshot = await self._snapshot()
         except DomainError as exc:
             await self.send_json({"type": "error", "id": request_id, **exc.as_dict()})
-            await self.close(code=CLOSE_NOT_FOUND if exc.status == 404 else CLOSE_NOT_MEMBER)
+            if isinstance(exc, SessionEnded):
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+            else:
+                await self.close(code=CLOSE_NOT_FOUND if exc.status == 404 else CLOSE_NOT_MEMBER)
             return
         await self.send_json({**snapshot, "id": request_id})
 
     async def _watch_departure(self, request_id, departure_id):
-        try:
-            departure_id = _int(departure_id, "departure_id")
-        except DomainError as exc:
-            await self.send_json({"type": "error", "id": request_id, **exc.as_dict()})
+        watch = WatchDepartureSerializer(data={"departure_id": departure_id})
+        if not watch.is_valid():
+            error = invalid_input(watch.errors)
+            await self.send_json({"type": "error", "id": request_id, **error.as_dict()})
             return
+        departure_id = watch.validated_data["departure_id"]
         exists = await database_sync_to_async(Departure.objects.filter(pk=departure_id).exists)()
         if not exists:
             await self._error(request_id, "departure_not_found", _("No such departure."))
@@ -424,18 +371,3 @@ class DepartureConsumer(LiveConsumer):
 
     async def departure_seats(self, message):
         await self.send(text_data=message["text"])
-
-
-def presence_cleanup() -> int:
-    """Worker job: forget connections not heard of for PRESENCE_TIMEOUT_SECONDS (their
-    process died without saying goodbye). Returns how many rows it deleted."""
-    cutoff = timezone.now() - dt.timedelta(
-        seconds=settings.SIDEBYSIDE["PRESENCE_TIMEOUT_SECONDS"] * 2
-    )
-    stale = TripPresence.objects.filter(last_seen_at__lt=cutoff)
-    trip_ids = sorted(set(stale.values_list("trip_id", flat=True)))
-    with transaction.atomic():
-        deleted, _detail = stale.delete()
-        for trip_id in trip_ids:
-            live.after_commit_presence(trip_id, plan_selectors.online_user_ids(trip_id=trip_id))
-    return deleted

@@ -1,10 +1,13 @@
 """The live plan's REST door: the same services as the websocket (``booking.plan``), the
 same snapshot and events (``booking.plan_selectors``), the same error codes.
 
-Thin views: an input serializer checks the request's shape, a service acts (it locks the
-trip, checks who may, writes, appends the event and broadcasts it after commit to every
-member's socket, the caller's too), and the answer is the event as the sockets get it.
-Domain errors are rendered once by ``core.api_errors``. See docs/live-protocol.md.
+Thin views: each change is a command of ``booking.commands`` (the same table as the
+websocket's and the forms': rate limit, input serializer, service), so a bad input gets
+the same refusal whichever door it came by. The service locks the trip, checks who may,
+writes, appends the event and broadcasts it after commit to every member's socket, the
+caller's too; the answer is the event as the sockets get it. Domain errors are rendered
+once by ``core.api_errors`` (``rate_limited``: 429 with ``Retry-After``). See
+docs/live-protocol.md.
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -12,7 +15,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from booking import plan, plan_selectors
+from booking import plan_selectors
+from booking.commands import command_run
 from booking.live import event_message
 from booking.plan_serializers import (
     FareChooseSerializer,
@@ -47,10 +51,22 @@ _CONFLICT = OpenApiResponse(
         "everyone_seated, trip_locked (the trip is not being planned any more)"
     ),
 )
+_RATE_LIMITED = OpenApiResponse(
+    ErrorSerializer,
+    description=(
+        "rate_limited: too many changes of the plan in a short time, whichever door "
+        "(RATE_PLAN, per person); the Retry-After header says when to try again"
+    ),
+)
+_CHANGE_ERRORS = {**errors(400, 403, 404), 409: _CONFLICT, 429: _RATE_LIMITED}
 
 
-def _changed(event, *, created: bool = True) -> Response:
-    """The trip's new version and the event, exactly as every member's socket gets it."""
+def _changed(request, trip_id: int, command: str, *, data=None, created=True) -> Response:
+    """Run ``command`` of the table; answer the trip's new version and the event, exactly
+    as every member's socket gets it."""
+    event = command_run(
+        command, trip_id=trip_id, user=request.user, data=request.data if data is None else data
+    )
     return Response(
         {"version": event.version, "event": event_message(event)},
         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -103,99 +119,66 @@ class TripPlanEventsApi(LoggedInApi):
 class TripPlanPollApi(LoggedInApi):
     @extend_schema(
         request=PollProposeSerializer,
-        responses={201: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        responses={201: PlanChangeSerializer, **_CHANGE_ERRORS},
         summary="Propose a leg's candidate departures, 2 to 5 (organiser)",
     )
     def post(self, request, trip_id: int):
-        data = _valid(PollProposeSerializer, request.data)
-        event = plan.poll_propose(
-            trip_id=trip_id, by=request.user, leg=data["leg"], departure_ids=data["departure_ids"]
-        )
-        return _changed(event)
+        return _changed(request, trip_id, "propose")
 
 
 class TripPlanVotesApi(LoggedInApi):
     @extend_schema(
         request=VoteSerializer,
-        responses={201: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        responses={201: PlanChangeSerializer, **_CHANGE_ERRORS},
         summary="Vote for one of a leg's options, or take my vote back (departure_id null)",
     )
     def post(self, request, trip_id: int):
-        data = _valid(VoteSerializer, request.data)
-        event = plan.poll_vote(
-            trip_id=trip_id, user=request.user, leg=data["leg"], departure_id=data["departure_id"]
-        )
-        return _changed(event)
+        return _changed(request, trip_id, "vote")
 
 
 class TripPlanSettleApi(LoggedInApi):
     @extend_schema(
         request=SettleSerializer,
-        responses={201: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        responses={201: PlanChangeSerializer, **_CHANGE_ERRORS},
         summary="Choose a leg's departure among its options; holds on the others go (organiser)",
     )
     def post(self, request, trip_id: int):
-        data = _valid(SettleSerializer, request.data)
-        event = plan.poll_settle(
-            trip_id=trip_id, by=request.user, leg=data["leg"], departure_id=data["departure_id"]
-        )
-        return _changed(event)
+        return _changed(request, trip_id, "settle")
 
 
 class TripPlanFareApi(LoggedInApi):
     @extend_schema(
         request=FareChooseSerializer,
-        responses={200: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        responses={200: PlanChangeSerializer, **_CHANGE_ERRORS},
         summary="My own fare, passenger type and discount card on a leg (eligibility checked)",
     )
     def put(self, request, trip_id: int):
-        data = _valid(FareChooseSerializer, request.data)
-        event = plan.fare_choose(
-            trip_id=trip_id,
-            user=request.user,
-            leg=data["leg"],
-            fare_class_code=data["fare_class"],
-            passenger_type_code=data["passenger_type"],
-            age=data.get("age"),
-            card_code=data["card"],
-            card_number=data["card_number"],
-        )
-        return _changed(event, created=False)
+        return _changed(request, trip_id, "choose_fare", created=False)
 
 
 class TripPlanSeatApi(LoggedInApi):
     @extend_schema(
         request=SeatPickSerializer,
-        responses={201: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        responses={201: PlanChangeSerializer, **_CHANGE_ERRORS},
         summary="Hold a seat for myself on a leg; my previous seat on it is let go",
     )
     def post(self, request, trip_id: int):
-        data = _valid(SeatPickSerializer, request.data)
-        event = plan.seat_pick(
-            trip_id=trip_id,
-            user=request.user,
-            leg=data["leg"],
-            seat_id=data["seat_id"],
-            departure_id=data.get("departure_id"),
-        )
-        return _changed(event)
+        return _changed(request, trip_id, "pick_seat")
 
     @extend_schema(
         parameters=[LegQuerySerializer],
         request=None,
-        responses={200: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        responses={200: PlanChangeSerializer, **_CHANGE_ERRORS},
         summary="Let go of my seat on a leg",
     )
     def delete(self, request, trip_id: int):
-        data = _valid(LegQuerySerializer, request.query_params)
-        event = plan.seat_release(trip_id=trip_id, user=request.user, leg=data["leg"])
-        return _changed(event, created=False)
+        return _changed(request, trip_id, "release_seat", data=request.query_params, created=False)
 
 
 class TripPlanSitTogetherApi(LoggedInApi):
     @extend_schema(
         request=SitTogetherSerializer,
-        responses={201: PlanChangeSerializer, **errors(400, 403, 404), 409: _CONFLICT},
+        responses={201: PlanChangeSerializer, **_CHANGE_ERRORS},
         summary="Seat everyone still without a seat on the leg together, in one block",
         description=(
             "409 no_block_fits when no block fits (the message proposes the closest split; "
@@ -203,11 +186,4 @@ class TripPlanSitTogetherApi(LoggedInApi):
         ),
     )
     def post(self, request, trip_id: int):
-        data = _valid(SitTogetherSerializer, request.data)
-        event = plan.sit_together(
-            trip_id=trip_id,
-            user=request.user,
-            leg=data["leg"],
-            departure_id=data.get("departure_id"),
-        )
-        return _changed(event)
+        return _changed(request, trip_id, "sit_together")

@@ -1,8 +1,10 @@
-"""Input and output shapes of the live plan's REST door (``booking.plan_api``).
+"""Input and output shapes of the live plan (``booking.commands``, ``booking.plan_api``).
 
-Input serializers check the shape of a request (types, bounds, the leg's name); the rules
-of the plan itself (who may, which train, which seat) are the services' (``booking.plan``),
-so both doors refuse the same thing with the same code.
+Input serializers check the shape of a command (types, bounds, the leg's name) for every
+door: the command table (``booking.commands``) validates the REST API's, the websocket's
+and the forms' input with them. The rules of the plan itself (who may, which train, which
+seat) are the services' (``booking.plan``), so every door refuses the same thing with the
+same code.
 
 The output serializers document what the selectors and ``booking.live.event_message``
 already return as plain values: the REST answers are those same dicts, so a client gets
@@ -15,8 +17,7 @@ from rest_framework import serializers
 from booking.models import AllocationState, ComfortClass, Trip, TripLeg
 from groups.models import Membership
 
-# Ids as the websocket accepts them (``booking.consumers._int``): positive, and small
-# enough for any database and any JSON client.
+# Ids: positive, and small enough for any database and any JSON client.
 MAX_ID = 2**53 - 1
 
 
@@ -96,6 +97,12 @@ class SitTogetherSerializer(serializers.Serializer):
         allow_null=True,
         help_text=_("Before the poll is settled: which option's train. After: may be left out."),
     )
+
+
+class WatchDepartureSerializer(serializers.Serializer):
+    """The websocket's ``watch_departure`` (not a change of the plan: no command)."""
+
+    departure_id = _id()
 
 
 # --- Output: one event, as the websocket sends it ---------------------------------------------

@@ -379,6 +379,9 @@ SIDEBYSIDE = {
     # Rate limits (django-ratelimit syntax) per user on joining and creating invitations.
     "RATE_JOIN": env.str("RATE_JOIN", default="20/h"),
     "RATE_INVITE": env.str("RATE_INVITE", default="30/h"),
+    # Commands of the live plan (vote, pick a seat, …) per person, whatever the door
+    # (REST, websocket, forms): one counter per user, shared by every process via the cache.
+    "RATE_PLAN": env.str("RATE_PLAN", default="30/10s"),
     # Split payments: the organiser picks how long everyone has to pay, in hours (card
     # authorisations last about 7 days: stay well inside), and how long a grace period
     # lasts when that is their policy for unpaid shares at the deadline.

@@ -12,7 +12,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import DomainError
+from core.errors import DomainError, InvalidInput
 
 
 def _flatten(detail) -> str:
@@ -42,6 +42,19 @@ def _fields(detail, prefix: str = "") -> dict[str, list[str]]:
     return fields
 
 
+def invalid_input(detail) -> InvalidInput:
+    """A serializer's errors (``ValidationError.detail`` or ``serializer.errors``) as the
+    domain error every door answers with: ``invalid``, the first field's message, and every
+    field's messages."""
+    fields = _fields(detail)
+    message = (
+        _("%(field)s: %(message)s") % {"field": next(iter(fields)), "message": _flatten(detail)}
+        if fields and next(iter(fields)) != "non_field_errors"
+        else _flatten(detail)
+    )
+    return InvalidInput(message, fields=fields)
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
@@ -54,13 +67,8 @@ def exception_handler(exc, context):
     detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
     code = getattr(exc, "default_code", "error")
     if isinstance(exc, exceptions.ValidationError):
-        code = "invalid"
-        fields = _fields(detail)
-        message = (
-            _("%(field)s: %(message)s") % {"field": next(iter(fields)), "message": _flatten(detail)}
-            if fields and next(iter(fields)) != "non_field_errors"
-            else _flatten(detail)
-        )
+        invalid = invalid_input(detail)
+        code, fields, message = invalid.code, invalid.fields, invalid.message
     else:
         fields = {}
         message = _flatten(detail)

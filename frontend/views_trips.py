@@ -24,11 +24,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from booking import plan, plan_selectors
+from booking import plan_selectors
 from booking import selectors as booking_selectors
 from booking import services as booking_services
+from booking.commands import command_list_params, command_run
 from booking.errors import EventNotFound, TripNotFound
 from core.errors import DomainError
 from frontend import views_pay
@@ -138,6 +140,8 @@ def _render_trip(
     error: str = "",
     new_link: str = "",
     settings_form: GroupSettingsForm | None = None,
+    error_code: str = "",
+    field_errors: dict | None = None,
 ):
     view = _trip_view(request, trip_id)
     access, group, trip = view.access, view.group, view.trip
@@ -148,6 +152,8 @@ def _render_trip(
         "group": group,
         "access": access,
         "error": error,
+        "error_code": error_code,
+        "field_errors": field_errors or {},
         "can_invite": can_invite,
         "members": [],
         "pending": [],
@@ -650,84 +656,63 @@ def event_detail(request, slug: str):
 
 # --- The live plan without JavaScript ---------------------------------------------------------
 #
-# The plan's page talks to the websocket; these forms are the same actions for a browser
-# without JavaScript (or before the socket is up): the same services, then back to the
-# page. Seats are taken with "Sit us together" here; picking one seat needs the map's script.
+# The plan's page talks to the websocket; these forms are the same commands for a browser
+# without JavaScript (or before the socket is up): each form names a command of
+# ``booking.commands`` (the table the REST API and the websocket use too), its fields are
+# the command's parameters, and a refusal is the same as through the other doors, shown
+# on the page (next to the field when the page has it). Seats are taken with "Sit us
+# together" here; picking one seat needs the map's script.
+
+# The forms' own names for two commands: "fare" is ``choose_fare``; "unvote" is ``vote``
+# for no train (a form cannot send null).
+PLAN_FORM_ALIASES = {"fare": ("choose_fare", {}), "unvote": ("vote", {"departure_id": None})}
+PLAN_FORM_SUCCESS = {
+    "vote": gettext_lazy("Your vote is counted."),
+    "unvote": gettext_lazy("Your vote is withdrawn."),
+    "settle": gettext_lazy("The train is chosen."),
+    "propose": gettext_lazy("The trains are put to the vote."),
+    "fare": gettext_lazy("Your ticket is saved."),
+    "choose_fare": gettext_lazy("Your ticket is saved."),
+    "pick_seat": gettext_lazy("Your seat is held."),
+    "sit_together": gettext_lazy("Done: you are seated together."),
+    "release_seat": gettext_lazy("Your seat is free again."),
+}
 
 
-def _optional_int(value) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if 0 <= number < 2**53 else None
+def _plan_form_input(data, action: str) -> tuple[str, dict]:
+    """The command a plan form names and its parameters: each field as posted (a list for
+    a list parameter); an empty field is a field left out (a form cannot leave one out),
+    so the command's default applies, or its "required" refusal."""
+    command, fixed = PLAN_FORM_ALIASES.get(action, (action, {}))
+    lists = command_list_params(command)
+    values: dict = {}
+    for name in data:
+        if name in ("action", "csrfmiddlewaretoken"):
+            continue
+        posted = [value for value in data.getlist(name) if value != ""]
+        if posted:
+            values[name] = posted if name in lists else posted[-1]
+    return command, {**values, **fixed}
 
 
 @login_required
 @require_POST
 def plan_action(request, trip_id: int):
-    data = request.POST
-    action = data.get("action", "")
-    leg = data.get("leg") if data.get("leg") in ("outbound", "return") else "outbound"
-    departure_id = _optional_int(data.get("departure_id"))
-    user = request.user
-    actions = {
-        "vote": (
-            lambda: plan.poll_vote(trip_id=trip_id, user=user, leg=leg, departure_id=departure_id),
-            _("Your vote is counted."),
-        ),
-        "unvote": (
-            lambda: plan.poll_vote(trip_id=trip_id, user=user, leg=leg, departure_id=None),
-            _("Your vote is withdrawn."),
-        ),
-        "settle": (
-            lambda: plan.poll_settle(trip_id=trip_id, by=user, leg=leg, departure_id=departure_id),
-            _("The train is chosen."),
-        ),
-        "propose": (
-            lambda: plan.poll_propose(
-                trip_id=trip_id,
-                by=user,
-                leg=leg,
-                departure_ids=[
-                    n for n in map(_optional_int, data.getlist("departure_ids")[:10]) if n
-                ],
-            ),
-            _("The trains are put to the vote."),
-        ),
-        "fare": (
-            lambda: plan.fare_choose(
-                trip_id=trip_id,
-                user=user,
-                leg=leg,
-                fare_class_code=data.get("fare_class", "")[:40],
-                passenger_type_code=data.get("passenger_type", "")[:40] or "adult",
-                age=_optional_int(data.get("age")),
-                card_code=data.get("card", "")[:40],
-                card_number=data.get("card_number", "")[:40],
-            ),
-            _("Your ticket is saved."),
-        ),
-        "sit_together": (
-            lambda: plan.sit_together(
-                trip_id=trip_id, user=user, leg=leg, departure_id=departure_id
-            ),
-            _("Done: you are seated together."),
-        ),
-        "release_seat": (
-            lambda: plan.seat_release(trip_id=trip_id, user=user, leg=leg),
-            _("Your seat is free again."),
-        ),
-    }
+    action = request.POST.get("action", "")
+    command, data = _plan_form_input(request.POST, action)
     view = _trip_view(request, trip_id)  # 404 for someone who may not see the trip
-    if action not in actions:
-        return _render_trip(request, view.trip.pk, status=400, error=_("Unknown action."))
-    service, success = actions[action]
     try:
-        service()
+        command_run(command, trip_id=view.trip.pk, user=request.user, data=data)
     except TripNotFound as exc:
         raise Http404(str(exc.message)) from exc
     except DomainError as exc:
-        return _render_trip(request, trip_id, status=exc.status, error=exc.message)
-    messages.success(request, success)
-    return redirect(f"{reverse('trip', args=[trip_id])}?leg={leg}#plan")
+        return _render_trip(
+            request,
+            trip_id,
+            status=exc.status,
+            error=exc.message,
+            error_code=exc.code,
+            field_errors=exc.fields,
+        )
+    messages.success(request, PLAN_FORM_SUCCESS[action])
+    return redirect(f"{reverse('trip', args=[trip_id])}?leg={data['leg']}#plan")

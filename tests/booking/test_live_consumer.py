@@ -164,9 +164,16 @@ def test_bad_input_gets_an_error_frame_and_changes_nothing(planned):
             ("not json", "malformed"),
             ("[1, 2]", "malformed"),
             (json.dumps({"type": "teleport"}), "unknown_command"),
-            (json.dumps({"type": "pick_seat", "seat_id": "x"}), "bad_command"),
+            (json.dumps({"type": "pick_seat", "leg": "outbound", "seat_id": "x"}), "invalid"),
             (
-                json.dumps({"type": "pick_seat", "seat_id": taken.pk, "departure_id": early.pk}),
+                json.dumps(
+                    {
+                        "type": "pick_seat",
+                        "leg": "outbound",
+                        "seat_id": taken.pk,
+                        "departure_id": early.pk,
+                    }
+                ),
                 "seat_taken",
             ),
             # Another trip's train and seats.
@@ -174,6 +181,7 @@ def test_bad_input_gets_an_error_frame_and_changes_nothing(planned):
                 json.dumps(
                     {
                         "type": "pick_seat",
+                        "leg": "outbound",
                         "seat_id": other_seat.pk,
                         "departure_id": other_dep.pk,
                     }
@@ -182,9 +190,12 @@ def test_bad_input_gets_an_error_frame_and_changes_nothing(planned):
             ),
             (
                 json.dumps({"type": "vote", "departure_id": early.pk, "leg": "sideways"}),
-                "bad_command",
+                "invalid",
             ),
-            (json.dumps({"type": "settle", "departure_id": early.pk}), "not_organiser"),
+            (
+                json.dumps({"type": "settle", "leg": "outbound", "departure_id": early.pk}),
+                "not_organiser",
+            ),
             ("x" * (MAX_MESSAGE_BYTES + 1), "message_too_large"),
         ]
         for text, code in bad:

@@ -368,7 +368,7 @@ def test_eligibility_is_checked_even_before_any_train_is_proposed():
 def test_stale_connections_are_forgotten_and_the_others_told(
     planned, django_capture_on_commit_callbacks
 ):
-    from booking.consumers import presence_cleanup
+    from booking.presence import presence_cleanup
 
     trip, (olivia, ana, _ben), _deps = planned
     old = timezone.now() - dt.timedelta(hours=1)
