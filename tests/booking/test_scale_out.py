@@ -8,29 +8,23 @@ them) and the channel layer is Redis under a prefix of this run only.
 """
 
 import asyncio
-import contextlib
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
-from pathlib import Path
-from urllib.parse import quote
 
 import aiohttp
 import pytest
 from django.conf import settings
-from django.db import connection
-from django.test import Client
 
 from booking.models import Seat, SeatAllocation
 from tests import factories
-
-ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
-REDIS_URL = os.environ.get("REDIS_URL", "")
+from tests.live_servers import (
+    HOST,
+    REDIS_URL,
+    daphne_servers,
+    next_frame,
+    server_env,
+    session_cookie,
+)
 
 pytestmark = [
     pytest.mark.postgres,
@@ -44,118 +38,6 @@ pytestmark = [
     ),
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def test_database_url() -> str:
-    """The URL of the database this test runs on (pytest-django's ``test_<name>``)."""
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="")
-    if db.get("PASSWORD"):
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = db.get("HOST") or "127.0.0.1"
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{credentials}@{host}{port}/{quote(db['NAME'], safe='')}"
-
-
-test_database_url.__test__ = False  # a helper, not a test
-
-
-def server_env(tmp_path: Path, prefix: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SIDEBYSIDE_VAR_DIR")
-    }
-    env.update(
-        DATABASE_URL=test_database_url(),
-        REDIS_URL=REDIS_URL,
-        # This run's keys only, whoever else uses the same Redis.
-        CHANNELS_PREFIX=prefix,
-        CACHE_PREFIX=prefix,
-        DJANGO_DEBUG="1",
-        DJANGO_ALLOWED_HOSTS=f"{HOST},localhost",
-        SIDEBYSIDE_VAR_DIR=str(tmp_path),
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-@contextlib.contextmanager
-def daphne_servers(count: int, env: dict[str, str], tmp_path: Path):
-    """``count`` Daphne processes serving ``asgi:application``; yields their ports once
-    each answers /healthz, and always stops them."""
-    processes, ports = [], []
-    command = [sys.executable, "-m", "daphne", "-b", HOST, "-p"]
-    try:
-        for n in range(count):
-            port = free_port()
-            log = open(tmp_path / f"daphne-{n}.log", "wb")  # noqa: SIM115 - closed below
-            processes.append(
-                (
-                    subprocess.Popen(
-                        [*command, str(port), "asgi:application"],
-                        cwd=ROOT,
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    ),
-                    log,
-                )
-            )
-            ports.append(port)
-        for (process, _log), port in zip(processes, ports, strict=True):
-            wait_healthy(process, port)
-        yield ports
-    finally:
-        for process, log in processes:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
-            log.close()
-
-
-def wait_healthy(process: subprocess.Popen, port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"Daphne on port {port} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=5) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"Daphne on port {port} not healthy after {timeout:.0f} s")
-
-
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-async def next_frame(ws, kind: str, *, timeout: float, match=lambda frame: True) -> dict:
-    """The next frame of ``kind`` that ``match``es, skipping presence and the rest."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        left = deadline - asyncio.get_running_loop().time()
-        if left <= 0:
-            raise AssertionError(f"no {kind} frame within {timeout} s")
-        frame = await ws.receive_json(timeout=left)
-        if frame.get("type") == kind and match(frame):
-            return frame
 
 
 def test_a_member_on_one_server_sees_a_pick_made_through_the_other(tmp_path):
@@ -209,7 +91,7 @@ def test_a_member_on_one_server_sees_a_pick_made_through_the_other(tmp_path):
                 await ws_b.close()
 
     with daphne_servers(2, server_env(tmp_path, prefix), tmp_path) as (first, second):
-        ack, event, seconds = asyncio.run(scenario(first, second))
+        ack, event, seconds = asyncio.run(scenario(first.port, second.port))
 
     assert ack["version"] == trip.version + 1
     assert event["version"] == trip.version + 1
