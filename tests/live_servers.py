@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
@@ -26,6 +27,20 @@ from django.test import Client
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# A test module of servers: ``pytestmark = [*NEEDS_SERVERS, …]``.
+NEEDS_SERVERS = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+        reason="needs PostgreSQL (DATABASE_URL): the servers are separate processes and "
+        "must share the test database",
+    ),
+    pytest.mark.skipif(
+        not REDIS_URL, reason="needs Redis (REDIS_URL): the channel layer the servers share"
+    ),
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def free_port() -> int:

@@ -17,7 +17,11 @@ def redis_layer(**config):
 
 
 def warning_ids() -> list[str]:
-    return [message.id for message in checks.run_checks(tags=["channels"]) if message.id.startswith("booking.")]
+    return [
+        message.id
+        for message in checks.run_checks(tags=["channels"])
+        if message.id.startswith("booking.")
+    ]
 
 
 @pytest.mark.parametrize("config", [{"prefix": "sbs"}, {}])

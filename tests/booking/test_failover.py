@@ -27,19 +27,10 @@ from booking import plan
 from booking.models import Seat, SeatAllocation, Trip, TripEvent
 from booking.selectors import live_allocation_q
 from tests import factories
-from tests.live_servers import HOST, REDIS_URL, daphne_servers, server_env, session_cookie
+from tests.live_servers import HOST, NEEDS_SERVERS, daphne_servers, server_env, session_cookie
 
 pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
-        reason="needs PostgreSQL (DATABASE_URL): the servers are separate processes and "
-        "must share the test database",
-    ),
-    pytest.mark.skipif(
-        not REDIS_URL, reason="needs Redis (REDIS_URL): the channel layer the servers share"
-    ),
-    pytest.mark.django_db(transaction=True),
+    *NEEDS_SERVERS,
     pytest.mark.timeout(120),
 ]
 

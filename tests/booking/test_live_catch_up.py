@@ -5,34 +5,13 @@ publish) is announced by the next heartbeat's answer."""
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
 
 from booking import live, plan, plan_selectors
 from booking.models import Seat, Trip
-from config.routing import websocket_urlpatterns
 from tests import factories
+from tests.booking.test_live_consumer import TIMEOUT, receive, socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-router = URLRouter(websocket_urlpatterns)
-TIMEOUT = 3
-
-
-def socket(user, trip_id, query=""):
-    path = f"/ws/trips/{trip_id}/" + (f"?{query}" if query else "")
-    communicator = WebsocketCommunicator(router, path)
-    communicator.scope["user"] = user
-    return communicator
-
-
-async def receive(communicator, kind):
-    """The next frame of ``kind``, skipping presence frames and others."""
-    for _ in range(20):
-        frame = await communicator.receive_json_from(timeout=TIMEOUT)
-        if frame["type"] == kind:
-            return frame
-    raise AssertionError(f"no {kind} frame")
 
 
 @pytest.fixture

@@ -12,32 +12,20 @@ import time
 import uuid
 
 import aiohttp
-import pytest
 from django.conf import settings
 
 from booking.models import Seat, SeatAllocation
 from tests import factories
 from tests.live_servers import (
     HOST,
-    REDIS_URL,
+    NEEDS_SERVERS,
     daphne_servers,
     next_frame,
     server_env,
     session_cookie,
 )
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
-        reason="needs PostgreSQL (DATABASE_URL): the servers are separate processes and "
-        "must share the test database",
-    ),
-    pytest.mark.skipif(
-        not REDIS_URL, reason="needs Redis (REDIS_URL): the channel layer the servers share"
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = NEEDS_SERVERS
 
 
 def test_a_member_on_one_server_sees_a_pick_made_through_the_other(tmp_path):

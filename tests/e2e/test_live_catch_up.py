@@ -55,6 +55,12 @@ class RoutedSocket:
 
 
 @pytest.fixture
+def base(request) -> str:
+    """Daphne on the test database, as for tests/e2e/test_live_plan.py."""
+    return request.getfixturevalue("daphne_url")
+
+
+@pytest.fixture
 def settled_trip():
     trip, (olivia, ana, ben), (early, _late) = factories.planned_trip(travellers=3)
     plan.poll_settle(trip_id=trip.pk, by=olivia, leg="outbound", departure_id=early.pk)
@@ -66,16 +72,14 @@ def settled_trip():
     return trip, (olivia, ana, ben), early, seats
 
 
-def test_events_that_cross_are_applied_in_order_without_a_snapshot(
-    browser, daphne_url, settled_trip
-):
+def test_events_that_cross_are_applied_in_order_without_a_snapshot(browser, base, settled_trip):
     from playwright.sync_api import expect
 
     trip, (olivia, ana, ben), early, seats = settled_trip
-    context, page = _browser_as(browser, daphne_url, ana, viewport=DESKTOP)
+    context, page = _browser_as(browser, base, ana, viewport=DESKTOP)
     try:
         socket = RoutedSocket(page, trip)
-        _open_plan(page, daphne_url, trip)
+        _open_plan(page, base, trip)
         first = silent_pick(trip, olivia, early, seats[0])
         second = silent_pick(trip, ben, early, seats[1])
 
@@ -101,14 +105,14 @@ def test_events_that_cross_are_applied_in_order_without_a_snapshot(
         context.close()
 
 
-def test_a_heartbeat_answer_ahead_of_the_page_makes_it_catch_up(browser, daphne_url, settled_trip):
+def test_a_heartbeat_answer_ahead_of_the_page_makes_it_catch_up(browser, base, settled_trip):
     from playwright.sync_api import expect
 
     trip, (olivia, ana, _ben), early, seats = settled_trip
-    context, page = _browser_as(browser, daphne_url, ana, viewport=DESKTOP)
+    context, page = _browser_as(browser, base, ana, viewport=DESKTOP)
     try:
         socket = RoutedSocket(page, trip)
-        _open_plan(page, daphne_url, trip)
+        _open_plan(page, base, trip)
         silent_pick(trip, olivia, early, seats[0])  # its broadcast is lost
         page.wait_for_timeout(500)
         expect(_seat(page, seats[0].pk)).to_have_attribute("data-holder", "")
