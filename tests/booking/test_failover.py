@@ -10,6 +10,7 @@ events. Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL), as tests/live_ser
 """
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import random
@@ -208,8 +209,13 @@ def test_killing_one_server_during_a_burst_of_picks_loses_and_doubles_nothing(tm
                 await member.close()
             return members
 
-    with daphne_servers(2, server_env(tmp_path, prefix), tmp_path) as (doomed, survivor):
-        members = asyncio.run(scenario(doomed, survivor))
+    # The clients run in a thread of their own: an earlier browser test may leave an event
+    # loop running in this one.
+    with (
+        daphne_servers(2, server_env(tmp_path, prefix), tmp_path) as (doomed, survivor),
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+    ):
+        members = pool.submit(asyncio.run, scenario(doomed, survivor)).result(timeout=90)
 
     final = Trip.objects.get(pk=trip.pk).version
     for member in members:

@@ -35,7 +35,9 @@ class RoutedSocket:
     page sends are recorded, and the test may send its own to either side."""
 
     def __init__(self, page, trip):
+        self.page = page
         self.sent_by_page: list[dict] = []
+        self.first_frames = 0
         self.route = None
         self.server = None
         page.route_web_socket(f"**/ws/trips/{trip.pk}/**", self._connect)
@@ -44,7 +46,22 @@ class RoutedSocket:
         self.route = route
         self.server = route.connect_to_server()
         route.on_message(self._from_page)
-        self.server.on_message(route.send)
+        self.server.on_message(self._from_server)
+
+    def _from_server(self, text):
+        if json.loads(text).get("type") in ("snapshot", "resync"):
+            self.first_frames += 1
+        self.route.send(text)
+
+    def wait_first_frame(self):
+        """Until the page has its first frame: "live" shows when the socket opens, before
+        the server has read what it sends first (a change committed before that read is
+        in it)."""
+        for _ in range(100):
+            if self.first_frames:
+                return
+            self.page.wait_for_timeout(50)
+        raise AssertionError("no first frame")
 
     def _from_page(self, text):
         self.sent_by_page.append(json.loads(text))
@@ -80,6 +97,7 @@ def test_events_that_cross_are_applied_in_order_without_a_snapshot(browser, base
     try:
         socket = RoutedSocket(page, trip)
         _open_plan(page, base, trip)
+        socket.wait_first_frame()
         first = silent_pick(trip, olivia, early, seats[0])
         second = silent_pick(trip, ben, early, seats[1])
 
@@ -113,6 +131,7 @@ def test_a_heartbeat_answer_ahead_of_the_page_makes_it_catch_up(browser, base, s
     try:
         socket = RoutedSocket(page, trip)
         _open_plan(page, base, trip)
+        socket.wait_first_frame()
         silent_pick(trip, olivia, early, seats[0])  # its broadcast is lost
         page.wait_for_timeout(500)
         expect(_seat(page, seats[0].pk)).to_have_attribute("data-holder", "")
