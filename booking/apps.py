@@ -22,3 +22,5 @@ class BookingConfig(AppConfig):
         jobs.register("holds_keep_alive", plan.holds_keep_alive, every_seconds=30)
         jobs.register("holds_expire", plan.holds_expire, every_seconds=5)
         jobs.register("presence_cleanup", presence_cleanup, every_seconds=60)
+
+        from booking import checks  # noqa: F401 - registers the live plan's system checks

@@ -119,18 +119,27 @@ class TripConsumer(LiveConsumer):
         self.refilled_at = time.monotonic()
         self.strikes = 0
         self.joined = False
+        self.covered_version = 0
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        # Join the trip's group before reading: an event committed after the read is then
+        # queued for this socket (group messages are handled once connect returns), and
+        # one the read already covers is dropped by its version (``trip_event``). Read
+        # first and join after, and an event committed in between reached nobody here.
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
         try:
             first = await self._first_message()
         except DomainError as exc:
+            # Not a member: leave the group before a single event of it is handled
+            # (``joined`` is still False, so ``trip_event`` drops what was queued).
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
             code = CLOSE_NOT_FOUND if exc.status == 404 else CLOSE_NOT_MEMBER
             await self.send_json({"type": "error", **exc.as_dict()})
             await self.close(code=code)
             return
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        self.covered_version = first["version"]
         self.joined = True
         online = await self._presence_join()
         await self.send_json(first)
@@ -166,8 +175,10 @@ class TripConsumer(LiveConsumer):
         return presence.presence_leave(trip_id=self.trip_id, channel_name=self.channel_name)
 
     @database_sync_to_async
-    def _presence_touch(self) -> None:
+    def _presence_touch(self) -> int | None:
+        """Mark this connection alive; the trip's current version, for the ``pong``."""
         presence.presence_touch(channel_name=self.channel_name)
+        return plan_selectors.trip_version(trip_id=self.trip_id)
 
     async def disconnect(self, code):
         if not getattr(self, "joined", False):
@@ -243,8 +254,10 @@ class TripConsumer(LiveConsumer):
             request_id = None
         kind = content.get("type")
         if kind == "ping":
-            await self._presence_touch()
-            await self.send_json({"type": "pong", "id": request_id})
+            # The version lets a client that missed an event catch up within a heartbeat,
+            # even when the event's broadcast never left (its process died after commit).
+            version = await self._presence_touch()
+            await self.send_json({"type": "pong", "id": request_id, "version": version})
             return
         if kind == "snapshot":
             await self._reply_snapshot(request_id)
@@ -335,6 +348,11 @@ class TripConsumer(LiveConsumer):
     # The group messages carry their frame's text, made once per broadcast (``live.frame``).
 
     async def trip_event(self, message):
+        if not self.joined:
+            return  # refused at connect: queued before the socket left the group
+        version = message.get("version")
+        if version is not None and version <= self.covered_version:
+            return  # the first frame (snapshot or resync) already has it
         await self.send(text_data=message["text"])
         closes_for = message.get("closes_for")
         if closes_for is not None and closes_for == getattr(self.user, "pk", None):

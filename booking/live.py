@@ -100,8 +100,14 @@ def frame(content: dict) -> str:
 
 
 def trip_event_message(event) -> dict:
-    """The group message of a ``TripEvent``: its frame, and whose socket closes after it."""
-    message = {"type": "trip.event", "text": frame(event_message(event))}
+    """The group message of a ``TripEvent``: its frame, its version (a socket that has just
+    connected drops what its first frame already covers), and whose socket closes after
+    it."""
+    message = {
+        "type": "trip.event",
+        "text": frame(event_message(event)),
+        "version": event.version,
+    }
     if event.kind in LEAVING_KINDS:
         message["closes_for"] = event.payload.get("user_id")
     return message

@@ -253,13 +253,18 @@ def plan_snapshot(*, user, trip_id: int, now: dt.datetime | None = None) -> dict
     }
 
 
+def trip_version(*, trip_id: int) -> int | None:
+    """The trip's current version (None: no such trip), for a heartbeat's answer."""
+    return Trip.objects.filter(pk=trip_id).values_list("version", flat=True).first()
+
+
 def events_since(*, trip_id: int, version: int) -> list[dict] | None:
     """The events after ``version``, oldest first, or None when the client is too far
     behind (more than ``EVENT_LOG_RESYNC_LIMIT`` events) or ahead: it needs a snapshot."""
     from booking.live import event_message
 
     limit = settings.SIDEBYSIDE["EVENT_LOG_RESYNC_LIMIT"]
-    current = Trip.objects.filter(pk=trip_id).values_list("version", flat=True).first()
+    current = trip_version(trip_id=trip_id)
     if current is None or version > current or current - version > limit:
         return None
     events = TripEvent.objects.filter(trip_id=trip_id, version__gt=version).order_by("version")

@@ -14,6 +14,10 @@ const FATAL_CLOSES = new Set([4401, 4403, 4404, 4429]);
 const PING_MS = 20_000;
 const PONG_TIMEOUT_MS = 8_000;
 const BACKOFF_MAX_MS = 30_000;
+// An event that arrives before the one it follows (two server processes wrote to the trip
+// and their broadcasts crossed), or a heartbeat that says the trip is further on than we
+// are, waits this long for the missing events before the page asks for a snapshot.
+const GAP_WAIT_MS = 1_500;
 // Events this module applies itself; any other kind → ask for a snapshot.
 const SIMPLE = new Set(["seat_held", "seated_together", "seat_released", "holds_expired", "vote_cast"]);
 // Paying (payments/services.py, booking/services.py): the checkout part of the page is
@@ -61,6 +65,9 @@ const state = {
   snapshot: null,
   version: 0,
   recent: [], // the last events applied, to replay over an older snapshot
+  early: new Map(), // version → an event that came before the one it follows
+  known: 0, // the highest version the server told of (an early event, a heartbeat)
+  gapTimer: null,
   seatStatus: new Map(), // seat id → free/held/sold on the departure shown (anyone's)
   socket: null,
   attempt: 0,
@@ -170,9 +177,49 @@ function applyEvent(event) {
 function onEvent(event) {
   if (event.version <= state.version) return; // already seen (a resync overlaps)
   if (event.version > state.version + 1) {
-    requestSnapshot(); // a gap: something was missed
+    // Early: held for the missing ones (learnVersion asks for a snapshot if they never come).
+    state.early.set(event.version, event);
+    learnVersion(event.version);
     return;
   }
+  applyInOrder(event);
+  applyHeld();
+}
+
+// The server says the trip is at ``version``: if we are behind, the missing events have a
+// little while to come (they may be on their way) before a snapshot is asked for.
+function learnVersion(version) {
+  state.known = Math.max(state.known, version);
+  if (state.known <= state.version || state.gapTimer) return;
+  state.gapTimer = window.setTimeout(() => {
+    state.gapTimer = null;
+    if (state.known <= state.version) return;
+    // A gap: something was missed. The snapshot brings the truth; forget what we held.
+    state.early.clear();
+    state.known = state.version;
+    requestSnapshot();
+  }, GAP_WAIT_MS);
+}
+
+// Apply the held events that now follow in order; forget those already covered.
+function applyHeld() {
+  for (const version of state.early.keys()) {
+    if (version <= state.version) state.early.delete(version);
+  }
+  while (state.early.has(state.version + 1)) {
+    const event = state.early.get(state.version + 1);
+    state.early.delete(event.version);
+    applyInOrder(event);
+  }
+  if (state.known <= state.version) {
+    window.clearTimeout(state.gapTimer);
+    state.gapTimer = null;
+  } else {
+    learnVersion(state.known); // still behind: the wait goes on (or starts)
+  }
+}
+
+function applyInOrder(event) {
   state.version = event.version;
   state.recent.push(event);
   if (state.recent.length > 100) state.recent.shift();
@@ -200,6 +247,7 @@ function onSnapshot(snapshot, { drawn = false } = {}) {
     }
     state.version = event.version;
   }
+  applyHeld();
   if (changed) refreshHtml();
   else render();
   // The page's snapshot is older than what we had and the events between are not all at
@@ -510,6 +558,9 @@ function onMessage(message) {
       break;
     case "pong":
       window.clearTimeout(state.pongTimer);
+      // An event whose broadcast never reached us (its server died after the commit)
+      // shows here: the page catches up within a heartbeat.
+      if (typeof message.version === "number") learnVersion(message.version);
       break;
     default:
       break;
