@@ -351,6 +351,9 @@ SIDEBYSIDE = {
     "HOLD_IDLE_SECONDS": env.int("HOLD_IDLE_SECONDS", default=900),
     "PRESENCE_TIMEOUT_SECONDS": env.int("PRESENCE_TIMEOUT_SECONDS", default=60),
     "EVENT_LOG_RESYNC_LIMIT": env.int("EVENT_LOG_RESYNC_LIMIT", default=200),
+    # Live holds (held, not sold) one person may have on one departure over all their
+    # trips: two lets someone travel with two groups on the same train.
+    "HOLDS_PER_PERSON_PER_DEPARTURE": env.int("HOLDS_PER_PERSON_PER_DEPARTURE", default=2),
     # Rate limits (django-ratelimit syntax) per user on joining and creating invitations.
     "RATE_JOIN": env.str("RATE_JOIN", default="20/h"),
     "RATE_INVITE": env.str("RATE_INVITE", default="30/h"),
