@@ -357,6 +357,8 @@ SIDEBYSIDE = {
     # Rate limits (django-ratelimit syntax) per user on joining and creating invitations.
     "RATE_JOIN": env.str("RATE_JOIN", default="20/h"),
     "RATE_INVITE": env.str("RATE_INVITE", default="30/h"),
+    # … and on creating trips (each trip is a new leg to hold seats for).
+    "RATE_TRIP_CREATE": env.str("RATE_TRIP_CREATE", default="10/h"),
     # Split payments: the organiser picks how long everyone has to pay, in hours (card
     # authorisations last about 7 days: stay well inside), and how long a grace period
     # lasts when that is their policy for unpaid shares at the deadline.
