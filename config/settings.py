@@ -349,16 +349,16 @@ SIDEBYSIDE = {
     # its page (before checkout); a connection not heard of for this long is offline;
     # a client further behind than this many events gets a fresh snapshot.
     "HOLD_IDLE_SECONDS": env.int("HOLD_IDLE_SECONDS", default=900),
-    "PRESENCE_TIMEOUT_SECONDS": env.int("PRESENCE_TIMEOUT_SECONDS", default=60),
-    "EVENT_LOG_RESYNC_LIMIT": env.int("EVENT_LOG_RESYNC_LIMIT", default=200),
     # Live holds (held, not sold) one person may have on one departure over all their
     # trips: two lets someone travel with two groups on the same train.
     "HOLDS_PER_PERSON_PER_DEPARTURE": env.int("HOLDS_PER_PERSON_PER_DEPARTURE", default=2),
+    "PRESENCE_TIMEOUT_SECONDS": env.int("PRESENCE_TIMEOUT_SECONDS", default=60),
+    "EVENT_LOG_RESYNC_LIMIT": env.int("EVENT_LOG_RESYNC_LIMIT", default=200),
     # Rate limits (django-ratelimit syntax) per user on joining and creating invitations.
     "RATE_JOIN": env.str("RATE_JOIN", default="20/h"),
-    "RATE_INVITE": env.str("RATE_INVITE", default="30/h"),
     # … and on creating trips (each trip is a new leg to hold seats for).
     "RATE_TRIP_CREATE": env.str("RATE_TRIP_CREATE", default="10/h"),
+    "RATE_INVITE": env.str("RATE_INVITE", default="30/h"),
     # Split payments: the organiser picks how long everyone has to pay, in hours (card
     # authorisations last about 7 days: stay well inside), and how long a grace period
     # lasts when that is their policy for unpaid shares at the deadline.
