@@ -174,13 +174,14 @@ class TripListApi(LoggedInApi):
 
     @extend_schema(
         request=TripCreateSerializer,
-        responses={201: TripDetailSerializer, **errors(400, 403, 404)},
+        responses={201: TripDetailSerializer, **errors(400, 403, 404, 429)},
         summary="Plan a trip: for a new friend group I organise, or for one of my groups",
     )
     def post(self, request):
         data = TripCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        rate_limit(request, "trip_create")
         trip = services.trip_create(
             organiser=request.user,
             origin_code=values["origin"],

@@ -112,6 +112,17 @@ class NoBlockFits(Conflict):
     default_message = _("There is no block of free seats for all of you together.")
 
 
+class TooManyHolds(Conflict):
+    """One person holds at most ``HOLDS_PER_PERSON_PER_DEPARTURE`` seats of a departure
+    at once, over all their trips."""
+
+    code = "too_many_holds"
+    default_message = _(
+        "You already hold as many seats on this train as one person may, for other trips. "
+        "Let one go first."
+    )
+
+
 class TripLocked(Conflict):
     code = "trip_locked"
     default_message = _("This trip is not being planned any more.")

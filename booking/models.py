@@ -139,6 +139,11 @@ class Seat(models.Model):
             "seat": self.number,
         }
 
+    @property
+    def label(self) -> str:
+        """Coach and seat number, as printed on a ticket: "12-064"."""
+        return f"{self.coach.number}-{self.number}"
+
 
 class NeighbourKind(models.TextChoices):
     SIDE_BY_SIDE = "side", _("Side by side")

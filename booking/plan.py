@@ -21,27 +21,25 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, router, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Case, Count, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from booking import live, seat_pick_pg
+from booking import live, seat_pick_pg, seat_rules
 from booking.errors import (
-    DepartureNotBookable,
     DepartureNotInPoll,
     LegNotFound,
     LegSettled,
     NoBlockFits,
     PollInvalid,
-    SeatNotOnThisTrain,
     SeatTaken,
     TripLocked,
     TripNotFound,
-    WrongComfortClass,
 )
 from booking.models import (
     AllocationState,
     Departure,
+    DepartureFare,
     DiscountCard,
     FareClass,
     NeighbourKind,
@@ -56,11 +54,13 @@ from booking.models import (
     TripEvent,
     TripLeg,
 )
+from booking.seat_rules import HeldRow, PickFacts, check_settled_choice
 from booking.selectors import eligibility_check, price_quote
 from core import locking
 from core.errors import InvalidInput
 from groups.errors import NotMember, NotOrganiser
 from groups.models import Membership
+from groups.selectors import user_display_name
 
 POLL_MIN_OPTIONS = 2
 POLL_MAX_OPTIONS = 5
@@ -156,10 +156,7 @@ def _leg_route(trip: Trip, leg: TripLeg) -> tuple[int, int, dt.date, dt.date]:
 
 def departure_bookable(departure: Departure, now: dt.datetime) -> None:
     """Raise ``DepartureNotBookable`` for a train that is cancelled or has left."""
-    if departure.status != Departure.Status.SCHEDULED:
-        raise DepartureNotBookable(_("This train is cancelled."))
-    if departure.departs_at <= now:
-        raise DepartureNotBookable(_("This train has already left."))
+    seat_rules.bookable_check(departure.status, departure.departs_at, now)
 
 
 # --- The departure poll ------------------------------------------------------------------
@@ -416,15 +413,49 @@ def free_expired(departure_id: int, seat_ids, now: dt.datetime) -> None:
     ).update(state=AllocationState.RELEASED, updated_at=now)
 
 
-def _default_fare(trip_leg: TripLeg, user, comfort_class: str) -> TravellerFare:
+def _default_fare(departure_id: int, comfort_class: str) -> tuple[int | None, int | None]:
     """A traveller who picks a seat before choosing a fare gets the first fare of that
-    seat's class as an adult without card; they can change it after."""
-    fare_class = (
-        FareClass.objects.filter(comfort_class=comfort_class).order_by("sort_order", "code").first()
+    seat's class offered on the train, as an adult without card (they can change it
+    after): its fare class and passenger type, None where there is none. The same as
+    ``seat_pick_pg``'s read."""
+    fare_class_id = (
+        DepartureFare.objects.filter(
+            departure_id=departure_id, fare_class__comfort_class=comfort_class
+        )
+        .order_by("fare_class__sort_order", "fare_class__code")
+        .values_list("fare_class_id", flat=True)
+        .first()
     )
-    passenger = PassengerType.objects.filter(code="adult").first() or PassengerType.objects.first()
-    return TravellerFare.objects.create(
-        leg=trip_leg, user=user, fare_class=fare_class, passenger_type=passenger
+    passenger_id = (
+        PassengerType.objects.order_by(
+            Case(When(code="adult", then=Value(0)), default=Value(1)), "sort_order", "code"
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return fare_class_id, passenger_id
+
+
+def _fare_give(*, leg_id: int, user_id: int, fare: tuple[int, int]) -> None:
+    fare_class_id, passenger_id = fare
+    TravellerFare.objects.create(
+        leg_id=leg_id, user_id=user_id, fare_class_id=fare_class_id, passenger_type_id=passenger_id
+    )
+
+
+def _held_elsewhere(departure_id: int, user_ids, *, leg_id: int, now: dt.datetime) -> dict:
+    """Each person's live holds on the departure for other legs than ``leg_id``."""
+    return dict(
+        SeatAllocation.objects.filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+            departure_id=departure_id,
+            user_id__in=list(user_ids),
+            state=AllocationState.HELD,
+        )
+        .exclude(leg_id=leg_id)
+        .values("user_id")
+        .annotate(n=Count("pk"))
+        .values_list("user_id", "n")
     )
 
 
@@ -482,21 +513,21 @@ def _insert_holds(rows: list[SeatAllocation]) -> bool:
 
 def hold_seats(
     *,
-    trip_leg: TripLeg,
-    departure: Departure,
-    picks: dict,
+    leg_id: int,
+    departure_id: int,
+    picks: dict[int, int],
     now: dt.datetime,
     previous: list[dict] | None = None,
 ) -> list[dict]:
-    """Hold ``picks`` (user → Seat) on ``departure`` for ``trip_leg``: each user's previous
-    hold on the leg is released first (``previous``: those rows, when the caller has read
-    them under lock already). All or nothing: one seat taken → ``SeatTaken`` and every
-    pick is rolled back. The departure's watchers get one message with the seats freed
-    and taken, after commit."""
+    """Hold ``picks`` (user id → seat id) on the departure for the leg: each user's
+    previous hold on the leg is released first (``previous``: those rows, when the caller
+    has read them under the trip's lock already). All or nothing: one seat taken →
+    ``SeatTaken`` and every pick is rolled back. The departure's watchers get one message
+    with the seats freed and taken, after commit."""
     if previous is None:
         released = holds_release(
             SeatAllocation.objects.filter(
-                leg=trip_leg, user__in=list(picks), state=AllocationState.HELD
+                leg_id=leg_id, user_id__in=list(picks), state=AllocationState.HELD
             ),
             broadcast=False,
         )
@@ -505,32 +536,26 @@ def hold_seats(
     expires_at = _hold_expiry(now)
     rows = [
         SeatAllocation(
-            departure=departure,
-            seat=seat,
+            departure_id=departure_id,
+            seat_id=seat_id,
             state=AllocationState.HELD,
             expires_at=expires_at,
-            leg=trip_leg,
-            user=user,
+            leg_id=leg_id,
+            user_id=user_id,
         )
-        for user, seat in picks.items()
+        for user_id, seat_id in picks.items()
     ]
     if not _insert_holds(rows):
         # Maybe only holds whose time is up stand in the way (the worker has not released
         # them yet): release those and try once more; a live hold or a sale still wins.
-        free_expired(departure.pk, [seat.pk for seat in picks.values()], now)
+        free_expired(departure_id, list(picks.values()), now)
         if not _insert_holds(rows):
             raise SeatTaken()
     changes = seat_changes(released, "free")
-    changes.setdefault(departure.pk, {}).update({seat.pk: "held" for seat in picks.values()})
-    for departure_id, seats in changes.items():
-        live.after_commit_seats(departure_id, seats)
+    changes.setdefault(departure_id, {}).update(dict.fromkeys(picks.values(), "held"))
+    for changed, seats in changes.items():
+        live.after_commit_seats(changed, seats)
     return released
-
-
-def check_settled_choice(settled_id: int, departure_id: int | None) -> None:
-    """A seat is picked on the leg's chosen train once the poll is settled."""
-    if departure_id not in (None, settled_id):
-        raise LegSettled(_("The train for this leg is chosen: pick a seat on it."))
 
 
 def _leg_departure(trip_leg: TripLeg, departure_id: int | None) -> Departure:
@@ -549,78 +574,137 @@ def seat_pick(
 ) -> TripEvent:
     """A traveller holds a seat for themselves on the leg's train (or on one of its
     options before the poll is settled). Their previous seat on the leg is released in
-    the same transaction. On PostgreSQL the common case runs as four statements
-    (``booking.seat_pick_pg``); the rest, and every case on SQLite, runs here."""
+    the same transaction. The rules are one pure decision (``seat_rules.pick_decide``);
+    what it needs is read in two statements on PostgreSQL (``booking.seat_pick_pg``),
+    through the ORM elsewhere; the writes are the same."""
     now = timezone.now()
     connection = transaction.get_connection(router.db_for_write(Trip))
-    if seat_pick_pg.is_available(connection):
-        event = seat_pick_pg.pick(
+    if seat_pick_pg.is_available(connection) and user is not None and user.is_authenticated:
+        trip, access, facts = seat_pick_pg.read(
             connection=connection,
             trip_id=trip_id,
-            user=user,
+            user_id=user.pk,
             leg=leg,
             seat_id=seat_id,
             departure_id=departure_id,
             now=now,
-            expires_at=_hold_expiry(now),
         )
-        if event is not None:
-            return event
-    locked = trip_lock(trip_id, user)
-    trip_leg = _leg(locked.trip, leg, with_departure=True)
-    departure = _leg_departure(trip_leg, departure_id)
-    departure_bookable(departure, now)
+        check_access(**access, organiser=False)
+    else:
+        trip = trip_lock(trip_id, user).trip
+        facts = _pick_facts(
+            trip, user, leg=leg, seat_id=seat_id, departure_id=departure_id, now=now
+        )
+    decision = seat_rules.pick_decide(
+        facts,
+        seat_id=seat_id,
+        departure_id=departure_id,
+        now=now,
+        hold_cap=_config("HOLDS_PER_PERSON_PER_DEPARTURE"),
+    )
+    if decision.new_fare is not None:
+        _fare_give(leg_id=facts.leg_id, user_id=user.pk, fare=decision.new_fare)
+    # Picking one's own seat again only refreshes the hold (unless the worker has just
+    # released it: then it is taken again like any other).
+    refreshed = (
+        decision.refresh_id is not None
+        and SeatAllocation.objects.filter(
+            pk=decision.refresh_id, state=AllocationState.HELD
+        ).update(expires_at=_hold_expiry(now), updated_at=now)
+        == 1
+    )
+    released = []
+    if not refreshed:
+        released = hold_seats(
+            leg_id=facts.leg_id,
+            departure_id=decision.departure_id,
+            picks={user.pk: seat_id},
+            now=now,
+            previous=[
+                {
+                    "pk": h.pk,
+                    "departure_id": h.departure_id,
+                    "seat_id": h.seat_id,
+                    "user_id": user.pk,
+                }
+                for h in decision.release
+            ],
+        )
+    payload = seat_rules.pick_payload(
+        leg=leg,
+        departure_id=decision.departure_id,
+        user_id=user.pk,
+        seat_id=seat_id,
+        label=facts.seat_label,
+        released=released,
+    )
+    return record(trip, "seat_held", payload, actor=user)
+
+
+def _pick_facts(
+    trip: Trip, user, *, leg: str, seat_id: int, departure_id: int | None, now: dt.datetime
+) -> PickFacts:
+    """What ``seat_rules.pick_decide`` needs, read through the ORM under the trip's lock
+    (what ``seat_pick_pg`` reads in one statement). Stops reading where a fact is missing:
+    the decision refuses there first."""
+    trip_leg = (
+        TripLeg.objects.select_for_update(of=("self",))
+        .select_related("departure")
+        .filter(trip=trip, direction=leg)
+        .first()
+    )
+    if trip_leg is None:
+        return PickFacts()
+    option_id, departure = None, trip_leg.departure
+    if departure is None:
+        option = (
+            trip_leg.options.select_related("departure").filter(departure_id=departure_id).first()
+        )
+        if option is None:
+            return PickFacts(leg_id=trip_leg.pk)
+        option_id, departure = option.departure_id, option.departure
+    known = {
+        "leg_id": trip_leg.pk,
+        "settled_departure_id": trip_leg.departure_id,
+        "option_departure_id": option_id,
+        "departure_status": departure.status,
+        "departs_at": departure.departs_at,
+    }
     seat = (
         Seat.objects.select_related("coach")
         .filter(pk=seat_id, coach__vehicle_id=departure.vehicle_id)
         .first()
     )
     if seat is None:
-        raise SeatNotOnThisTrain()
-    fare = (
-        TravellerFare.objects.select_related("fare_class").filter(leg=trip_leg, user=user).first()
+        return PickFacts(**known)
+    fare_class = (
+        TravellerFare.objects.filter(leg=trip_leg, user=user)
+        .values_list("fare_class__comfort_class", flat=True)
+        .first()
     )
-    if fare is None:
-        fare = _default_fare(trip_leg, user, seat.comfort_class)
-    elif fare.fare_class.comfort_class != seat.comfort_class:
-        raise WrongComfortClass()
-    mine = list(
+    default_fare = (None, None)
+    if fare_class is None:
+        default_fare = _default_fare(departure.pk, seat.comfort_class)
+    holds = (
         SeatAllocation.objects.select_for_update()
         .filter(leg=trip_leg, user=user, state=AllocationState.HELD)
-        .values("pk", "departure_id", "seat_id", "user_id", "expires_at")
+        .order_by("pk")
+        .values_list("pk", "departure_id", "seat_id", "expires_at")
     )
-    same = next(
-        (
-            row
-            for row in mine
-            if (row["departure_id"], row["seat_id"]) == (departure.pk, seat.pk)
-            and row["expires_at"] is not None
-            and row["expires_at"] > now
+    return PickFacts(
+        **known,
+        seat_class=seat.comfort_class,
+        seat_label=seat.label,
+        fare_class=fare_class,
+        default_fare_class_id=default_fare[0],
+        default_passenger_id=default_fare[1],
+        holds=tuple(
+            HeldRow(pk, d, s, expires_at is not None and expires_at > now)
+            for pk, d, s, expires_at in holds
         ),
-        None,
-    )
-    if same is not None:
-        # Picking one's own seat again only refreshes the hold.
-        SeatAllocation.objects.filter(pk=same["pk"]).update(
-            expires_at=_hold_expiry(now), updated_at=now
-        )
-        released = []
-    else:
-        released = hold_seats(
-            trip_leg=trip_leg, departure=departure, picks={user: seat}, now=now, previous=mine
-        )
-    return record(
-        locked.trip,
-        "seat_held",
-        {
-            "leg": leg,
-            "departure_id": departure.pk,
-            "holds": [{"user_id": user.pk, "seat_id": seat.pk, "label": seat_label(seat)}],
-            "released": [
-                r for r in released if r["seat_id"] != seat.pk or r["departure_id"] != departure.pk
-            ],
-        },
-        actor=user,
+        held_elsewhere=_held_elsewhere(departure.pk, [user.pk], leg_id=trip_leg.pk, now=now).get(
+            user.pk, 0
+        ),
     )
 
 
@@ -633,11 +717,6 @@ def seat_release(*, trip_id: int, user, leg: str) -> TripEvent:
         SeatAllocation.objects.filter(leg=trip_leg, user=user, state=AllocationState.HELD)
     )
     return record(locked.trip, "seat_released", {"leg": leg, "released": released}, actor=user)
-
-
-def seat_label(seat: Seat) -> str:
-    """Coach and seat number, as printed on a ticket: "12-064"."""
-    return f"{seat.coach.number}-{seat.number}"
 
 
 # --- Time -----------------------------------------------------------------------------------
@@ -793,6 +872,20 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
             waiting[fares.get(membership.user_id, default_class)].append(membership.user)
     if not waiting:
         raise NoBlockFits(_("Everyone already has a seat on this train."), code="everyone_seated")
+    # Each traveller seated here gets one hold: within their cap on this train, and a fare
+    # of their seat's class offered on it when they have none yet (as a pick of their own).
+    people = [person for group in waiting.values() for person in group]
+    elsewhere = _held_elsewhere(departure.pk, [p.pk for p in people], leg_id=trip_leg.pk, now=now)
+    cap = _config("HOLDS_PER_PERSON_PER_DEPARTURE")
+    for person in people:
+        if not seat_rules.within_hold_cap(elsewhere.get(person.pk, 0), cap):
+            name = None if person.pk == user.pk else user_display_name(user=person)
+            raise seat_rules.too_many_holds(name)
+    default_fares = {
+        comfort_class: seat_rules.default_fare_check(*_default_fare(departure.pk, comfort_class))
+        for comfort_class, group in waiting.items()
+        if any(person.pk not in fares for person in group)
+    }
 
     taken = SeatAllocation.objects.filter(
         Q(state=AllocationState.SOLD)
@@ -822,7 +915,7 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
         block = best_block(free, len(people), side=side, facing=facing)
         if block is None:
             proposal[comfort_class] = [
-                [seat_label(by_id[i]) for i in group] for group in best_split(free, len(people))
+                [by_id[i].label for i in group] for group in best_split(free, len(people))
             ]
             continue
         tiers.append(block.tier)
@@ -843,10 +936,17 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
                 "split": [", ".join(group) for groups in proposal.values() for group in groups]
             },
         )
-    hold_seats(trip_leg=trip_leg, departure=departure, picks=picks, now=now)
+    hold_seats(
+        leg_id=trip_leg.pk,
+        departure_id=departure.pk,
+        picks={person.pk: seat.pk for person, seat in picks.items()},
+        now=now,
+    )
     for person, seat in picks.items():
         if person.pk not in fares:
-            _default_fare(trip_leg, person, seat.comfort_class)
+            _fare_give(
+                leg_id=trip_leg.pk, user_id=person.pk, fare=default_fares[seat.comfort_class]
+            )
     worst = max(tiers, key=("table", "side_by_side", "facing", "coach").index)
     return record(
         locked.trip,
@@ -856,7 +956,7 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
             "departure_id": departure.pk,
             "tier": worst,
             "holds": [
-                {"user_id": person.pk, "seat_id": seat.pk, "label": seat_label(seat)}
+                {"user_id": person.pk, "seat_id": seat.pk, "label": seat.label}
                 for person, seat in picks.items()
             ],
             "released": [],

@@ -12,7 +12,6 @@ from django.core import signing
 
 from booking.errors import TicketCodeInvalid, TicketNotFound
 from booking.models import Ticket
-from booking.plan import seat_label
 from groups.selectors import user_display_name
 
 SALT = "ticket"
@@ -64,7 +63,7 @@ def ticket_verify(*, signed: str) -> TicketCheck:
         departs_at=departure.departs_at.isoformat(),
         origin=departure.origin.name,
         destination=departure.destination.name,
-        seat=seat_label(ticket.allocation.seat),
+        seat=ticket.allocation.seat.label,
         leg=ticket.leg.direction,
         state=ticket.state,
     )

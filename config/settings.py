@@ -369,6 +369,9 @@ SIDEBYSIDE = {
     # its page (before checkout); a connection not heard of for this long is offline;
     # a client further behind than this many events gets a fresh snapshot.
     "HOLD_IDLE_SECONDS": env.int("HOLD_IDLE_SECONDS", default=900),
+    # Live holds (held, not sold) one person may have on one departure over all their
+    # trips: two lets someone travel with two groups on the same train.
+    "HOLDS_PER_PERSON_PER_DEPARTURE": env.int("HOLDS_PER_PERSON_PER_DEPARTURE", default=2),
     "PRESENCE_TIMEOUT_SECONDS": env.int("PRESENCE_TIMEOUT_SECONDS", default=60),
     "EVENT_LOG_RESYNC_LIMIT": env.int("EVENT_LOG_RESYNC_LIMIT", default=200),
     # Threads for the live plan's database work in each server process (websocket
@@ -378,6 +381,8 @@ SIDEBYSIDE = {
     "LIVE_DB_THREADS": env.int("LIVE_DB_THREADS", default=20),
     # Rate limits (django-ratelimit syntax) per user on joining and creating invitations.
     "RATE_JOIN": env.str("RATE_JOIN", default="20/h"),
+    # … and on creating trips (each trip is a new leg to hold seats for).
+    "RATE_TRIP_CREATE": env.str("RATE_TRIP_CREATE", default="10/h"),
     "RATE_INVITE": env.str("RATE_INVITE", default="30/h"),
     # Commands of the live plan (vote, pick a seat, …) per person, whatever the door
     # (REST, websocket, forms): one counter per user, shared by every process via the cache.

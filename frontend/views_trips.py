@@ -379,6 +379,7 @@ def trip_new(request):
         form = TripCreateForm(request.POST, stations=stations, events=events)
         if form.is_valid():
             try:
+                rate_limit(request, "trip_create")
                 trip = booking_services.trip_create(
                     organiser=request.user, **form.service_arguments()
                 )

@@ -1,7 +1,7 @@
-"""Rate limits on joining a trip and creating invitations, for both doors (the pages and
-the API), counted per user (or per client address before login) in the cache with
-django-ratelimit. Shared by every web process when the cache is Redis (``REDIS_URL``);
-per process with the default local-memory cache.
+"""Rate limits on joining a trip, creating invitations and creating trips, for both
+doors (the pages and the API), counted per user (or per client address before login) in
+the cache with django-ratelimit. Shared by every web process when the cache is Redis
+(``REDIS_URL``); per process with the default local-memory cache.
 
 A door calls ``rate_limit(request, "join")`` before the service; past the limit it raises
 ``RateLimited`` (429), rendered like any other domain error.
@@ -14,7 +14,11 @@ from django_ratelimit.core import is_ratelimited
 
 from core.errors import DomainError
 
-ACTIONS = {"join": "RATE_JOIN", "invite": "RATE_INVITE"}
+ACTIONS = {
+    "join": "RATE_JOIN",
+    "invite": "RATE_INVITE",
+    "trip_create": "RATE_TRIP_CREATE",
+}
 
 
 class RateLimited(DomainError):
@@ -31,8 +35,8 @@ def _key(group: str, request) -> str:
 
 
 def rate_limit(request, action: str) -> None:
-    """Count one ``action`` (``join`` or ``invite``) for the request's user; raise
-    ``RateLimited`` past the limit set in ``SIDEBYSIDE["RATE_JOIN" | "RATE_INVITE"]``."""
+    """Count one ``action`` (a key of ``ACTIONS``) for the request's user; raise
+    ``RateLimited`` past the limit set in ``SIDEBYSIDE`` under its setting's name."""
     rate = settings.SIDEBYSIDE[ACTIONS[action]]
     if is_ratelimited(
         request,

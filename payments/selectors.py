@@ -128,7 +128,6 @@ def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
     the viewer's own share with what it covers, and the friends' unpaid shares the viewer
     may cover (name and amount: covering a friend means seeing what they owe). A fixed
     number of queries whatever the group's size."""
-    from booking.plan import seat_label
     from groups.models import Profile
 
     shares = list(
@@ -179,7 +178,7 @@ def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
                     departs_at=departure.departs_at,
                     origin=departure.origin.name,
                     destination=departure.destination.name,
-                    seat=seat_label(item.allocation.seat),
+                    seat=item.allocation.seat.label,
                     fare=item.fare_class.name,
                     passenger=item.passenger_type.name,
                     card=item.discount_card.name if item.discount_card else "",

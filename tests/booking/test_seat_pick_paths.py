@@ -1,5 +1,5 @@
 """``plan.seat_pick`` on a settled leg, the live plan's hot path: on PostgreSQL it runs as
-a few hand-written statements (``booking.seat_pick_pg``), on SQLite through the ORM. The
+two hand-written reads (``booking.seat_pick_pg``), on SQLite through the ORM. The
 same tests run on both (the suite runs twice), so both paths keep one set of rules: the
 same errors, the same rows, the same event and broadcasts."""
 
@@ -9,11 +9,14 @@ import json
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from booking import errors, live, plan
 from booking.models import (
     AllocationState,
+    DepartureFare,
     FareClass,
     Seat,
     SeatAllocation,
@@ -236,9 +239,9 @@ def test_errors_on_a_settled_leg_write_nothing(settled):
 
 
 def test_on_postgresql_a_pick_is_a_handful_of_statements(settled):
-    """The hot path is taken: a move to another seat by a traveller with a fare is four
-    statements (lock, read, release, hold with version and event), where the ORM path
-    takes about ten."""
+    """The hot path is taken: a move to another seat by a traveller with a fare is six
+    statements (lock, read, release, hold, then the version and the event row written by
+    ``plan.record`` as for every change), where the ORM path takes ten."""
     if connection.vendor != "postgresql":
         pytest.skip("the hand-written path is PostgreSQL's")
     trip, (_olivia, ana, _ben), early, _late = settled
@@ -251,4 +254,108 @@ def test_on_postgresql_a_pick_is_a_handful_of_statements(settled):
         for q in queries
         if q["sql"] not in ("BEGIN", "COMMIT") and "SAVEPOINT" not in q["sql"]  # the test's
     ]
-    assert len(statements) == 4, statements
+    assert len(statements) == 6, statements
+
+
+# --- The default fare --------------------------------------------------------------------
+
+
+def test_a_first_pick_gets_the_first_fare_of_its_class_offered_on_that_train(settled):
+    trip, (_olivia, ana, _ben), early, _late = settled
+    first_offered = (
+        FareClass.objects.filter(comfort_class="second").order_by("sort_order", "code").first()
+    )
+    DepartureFare.objects.filter(departure=early, fare_class=first_offered).delete()
+    pick(trip, ana, seats(early)[0])
+    offered = DepartureFare.objects.filter(departure=early, fare_class__comfort_class="second")
+    expected = offered.order_by("fare_class__sort_order", "fare_class__code").first().fare_class
+    assert TravellerFare.objects.get(user=ana).fare_class == expected != first_offered
+
+
+def test_a_first_pick_in_a_class_the_train_does_not_sell_is_fare_not_offered(settled):
+    """The catalogue has fares of that class, this train none: no fare it cannot price."""
+    trip, (_olivia, ana, _ben), early, _late = settled
+    DepartureFare.objects.filter(departure=early, fare_class__comfort_class="first").delete()
+    before = rows(trip)
+    with pytest.raises(errors.FareNotOffered) as refused:
+        pick(trip, ana, seats(early, "first")[0])
+    assert refused.value.code == "fare_not_offered"
+    assert rows(trip) == before
+
+
+def test_a_first_pick_in_a_class_without_any_fare_is_fare_not_offered_not_a_server_error(settled):
+    trip, (_olivia, ana, _ben), early, _late = settled
+    DepartureFare.objects.filter(fare_class__comfort_class="first").delete()
+    FareClass.objects.filter(comfort_class="first").delete()
+    before = rows(trip)
+    client = APIClient()
+    client.force_login(ana)
+    response = client.post(
+        reverse("api-trip-plan-seat", args=[trip.pk]),
+        {"leg": "outbound", "seat_id": seats(early, "first")[0].pk},
+        format="json",
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "fare_not_offered")
+    assert rows(trip) == before
+
+
+# --- The cap on one person's holds on one train -----------------------------------------------
+
+
+def same_train_trip(user, early, late):
+    """Another trip of ``user``'s (who organises it) on the ``early`` train."""
+    other = factories.trip(organiser=user, days_ahead=3)
+    plan.poll_propose(trip_id=other.pk, by=user, leg="outbound", departure_ids=[early.pk, late.pk])
+    plan.poll_settle(trip_id=other.pk, by=user, leg="outbound", departure_id=early.pk)
+    return other
+
+
+def test_one_person_holds_at_most_the_cap_of_one_train_over_all_their_trips(settled, settings):
+    trip, (_olivia, ana, _ben), early, late = settled
+    assert settings.SIDEBYSIDE["HOLDS_PER_PERSON_PER_DEPARTURE"] == 2
+    second, third = same_train_trip(ana, early, late), same_train_trip(ana, early, late)
+    free = seats(early)
+    pick(trip, ana, free[0])
+    pick(second, ana, free[1])
+    before = rows(third)
+    with pytest.raises(errors.TooManyHolds) as refused:
+        pick(third, ana, free[2])
+    assert refused.value.code == "too_many_holds"
+    assert rows(third) == before
+    # Moving within a trip that holds one is still a pick within the cap.
+    event = pick(second, ana, free[3])
+    assert event.payload["released"][0]["seat_id"] == free[1].pk
+    # A hold whose time is up no longer counts; another train is another count.
+    SeatAllocation.objects.filter(seat=free[0]).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert pick(third, ana, free[2]).payload["holds"][0]["seat_id"] == free[2].pk
+    settings.SIDEBYSIDE = {**settings.SIDEBYSIDE, "HOLDS_PER_PERSON_PER_DEPARTURE": 1}
+    with pytest.raises(errors.TooManyHolds):
+        pick(trip, ana, free[4])
+
+
+def test_sit_together_holds_within_each_travellers_cap(settled, settings):
+    trip, (olivia, ana, ben), early, late = settled
+    settings.SIDEBYSIDE = {**settings.SIDEBYSIDE, "HOLDS_PER_PERSON_PER_DEPARTURE": 1}
+    elsewhere = same_train_trip(ana, early, late)
+    pick(elsewhere, ana, seats(early)[-1])
+    before = rows(trip)
+    with pytest.raises(errors.TooManyHolds) as refused:
+        plan.sit_together(trip_id=trip.pk, user=olivia, leg="outbound")
+    assert "Friend 1" in refused.value.message  # whose holds stand in the way
+    assert rows(trip)[:2] == before[:2]
+    assert not SeatAllocation.objects.filter(leg__trip=trip).exists()
+    plan.seat_release(trip_id=elsewhere.pk, user=ana, leg="outbound")
+    event = plan.sit_together(trip_id=trip.pk, user=olivia, leg="outbound")
+    assert {h["user_id"] for h in event.payload["holds"]} == {olivia.pk, ana.pk, ben.pk}
+
+
+def test_sit_together_in_a_class_the_train_does_not_sell_is_fare_not_offered(settled):
+    trip, (olivia, _ana, _ben), early, _late = settled
+    DepartureFare.objects.filter(departure=early, fare_class__comfort_class="second").delete()
+    before = rows(trip)
+    with pytest.raises(errors.FareNotOffered):
+        plan.sit_together(trip_id=trip.pk, user=olivia, leg="outbound")
+    assert rows(trip)[:2] == before[:2]
+    assert not SeatAllocation.objects.filter(leg__trip=trip).exists()

@@ -136,6 +136,23 @@ def test_bad_trip_input_is_refused_and_nothing_written(
     assert not FriendGroup.objects.exists()
 
 
+def test_planning_trips_is_rate_limited_per_person(stations, organiser, settings):
+    """One account made trip after trip to hold a train's seats: a few trips an hour."""
+    settings.SIDEBYSIDE = {**settings.SIDEBYSIDE, "RATE_TRIP_CREATE": "2/m"}
+    body = {"origin": "FRPLY", "destination": "FRLPD", "outbound_from": _day(9)}
+    client = client_for(organiser)
+
+    made = [client.post("/api/trips/", body, format="json").status_code for _ in range(2)]
+    limited = client.post("/api/trips/", body, format="json")
+
+    assert made == [201, 201]
+    assert (limited.status_code, limited.json()["error"]["code"]) == (429, "rate_limited")
+    assert Trip.objects.count() == 2
+    # Another person has their own count.
+    other = client_for(factories.user()).post("/api/trips/", body, format="json")
+    assert other.status_code == 201
+
+
 def test_a_second_trip_for_the_same_friends_needs_the_organiser(trip, organiser):
     friend = factories.member(trip)
     body = {"origin": "FRLPD", "destination": "FRPLY", "outbound_from": _day(9)}

@@ -315,6 +315,19 @@ def test_bad_input_is_shown_next_to_its_field_and_nothing_is_made(
     assert _snapshot() == before
 
 
+def test_planning_trips_is_rate_limited(stations, organiser, settings):
+    settings.SIDEBYSIDE = {**settings.SIDEBYSIDE, "RATE_TRIP_CREATE": "1/m"}
+    client = client_for(organiser)
+    assert client.post("/trips/new/", _trip_form()).status_code == 302
+    before = _snapshot()
+
+    limited = client.post("/trips/new/", _trip_form())
+
+    assert limited.status_code == 429
+    assert "a lot of tries" in html(limited)
+    assert _snapshot() == before
+
+
 # --- The invite panel ------------------------------------------------------------------------
 
 
