@@ -19,104 +19,22 @@ sandbox's Stripe.js mock, the ``card_…`` of a token made by ``createToken``).
 
 import re
 
-import segno
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.html import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from booking.errors import TicketNotFound
-from booking.tickets import ticket_signed_code
 from core.errors import DomainError
+from frontend import trip_page
 from payments import selectors, services
 from payments.errors import PayLinkInvalid
-from payments.models import Checkout
 
 # What the browser may send as a card: Stripe's ids only, never card numbers.
-PAYMENT_METHOD_ID = re.compile(r"^(pm|card|src)_[A-Za-z0-9_]{1,200}$")
-# (value, label): the label is the choice's translatable name, not its value.
-POLICIES = Checkout.Policy.choices
-
-
-# --- Tickets ---------------------------------------------------------------------------------
-
-
-def ticket_qr_svg(text: str) -> str:
-    """The QR code of ``text`` as inline SVG (no image request, crisp at any size)."""
-    qr = segno.make(text, error="m")
-    return qr.svg_inline(scale=4, border=2, dark="#111", light="#fff", omitsize=True)
-
-
-def _ticket_rows(request, tickets) -> list[dict]:
-    now = timezone.now()
-    rows = []
-    for ticket in tickets:
-        signed = ticket_signed_code(ticket)
-        departure = ticket.allocation.departure
-        seat = ticket.allocation.seat
-        rows.append(
-            {
-                "ticket": ticket,
-                "departure": departure,
-                "coach": seat.coach.number,
-                "seat": seat.number,
-                "signed": signed,
-                "verify_url": reverse("api-ticket-verify", args=[signed]),
-                # Only a valid ticket whose train has not left may be given up.
-                "cancel_url": reverse("ticket_cancel", args=[ticket.pk])
-                if ticket.state == "valid" and departure.departs_at > now
-                else "",
-                # The SVG is made here from our own code: nothing of the user's in it.
-                "qr": mark_safe(ticket_qr_svg(signed)),  # noqa: S308
-            }
-        )
-    return rows
-
-
-# --- The trip page's part ------------------------------------------------------------------
-
-
-def checkout_context(request, trip, context: dict) -> dict:
-    """What ``plan/_checkout.html`` shows on the trip page of an active traveller: the
-    organiser's start form while every leg has its train, else the checkout (everyone's
-    status, the viewer's pay link) and, once booked, the viewer's tickets."""
-    checkout = selectors.checkout_current(trip_id=trip.pk)
-    access = context.get("access")
-    if checkout is None:
-        legs = (context.get("plan") or {}).get("legs") or []
-        can_start = bool(
-            access is not None
-            and access.is_organiser
-            and trip.status == "planning"
-            and legs
-            and all(leg["departure"] for leg in legs)
-        )
-        return {
-            "checkout": None,
-            "checkout_can_start": can_start,
-            "checkout_hours": settings.SIDEBYSIDE["PAYMENT_DEADLINE_HOURS_DEFAULT"],
-            "checkout_hours_min": settings.SIDEBYSIDE["PAYMENT_DEADLINE_HOURS_MIN"],
-            "checkout_hours_max": settings.SIDEBYSIDE["PAYMENT_DEADLINE_HOURS_MAX"],
-            "checkout_policies": POLICIES,
-        }
-    page = selectors.checkout_page(checkout=checkout, viewer=request.user)
-    pay_url = ""
-    if page.mine is not None:
-        token = services.pay_link_token(checkout=checkout, payer=request.user)
-        pay_url = reverse("pay", args=[token])
-    tickets = selectors.traveller_tickets(checkout=checkout, traveller=request.user)
-    return {
-        "checkout": checkout,
-        "checkout_page": page,
-        "checkout_pay_url": pay_url,
-        "checkout_tickets": _ticket_rows(request, tickets),
-    }
 
 
 @login_required
@@ -127,16 +45,15 @@ def checkout_panel(request, trip_id: int):
     and swaps it in, so the statuses and the viewer's next step change without a reload.
     Active travellers only, as the trip page shows it to them."""
     from booking.plan_selectors import plan_snapshot
-    from frontend import views_trips  # the trip page's access rule (it imports this module)
 
-    view = views_trips._trip_view(request, trip_id)  # 404 for who may not see the trip
+    view = trip_page.trip_view(request, trip_id)  # 404 for who may not see the trip
     if not view.access.is_member:
         raise PermissionDenied
     context = {"trip": view.trip, "access": view.access}
     if selectors.checkout_current(trip_id=view.trip.pk) is None:
         # The organiser's start form needs the legs (is every train chosen?).
         context["plan"] = plan_snapshot(user=request.user, trip_id=view.trip.pk)
-    context.update(checkout_context(request, view.trip, context))
+    context.update(trip_page.checkout_context(request, view.trip, context))
     return render(request, "frontend/plan/_checkout.html", context)
 
 
@@ -150,13 +67,12 @@ def _int_or_none(value) -> int | None:
 @login_required
 @require_POST
 def checkout_start(request, trip_id: int):
-    from frontend import views_trips  # the trip page's renderer (it imports this module)
 
-    view = views_trips._trip_view(request, trip_id)  # 404 for who may not see the trip
+    view = trip_page.trip_view(request, trip_id)  # 404 for who may not see the trip
     hours = _int_or_none(request.POST.get("deadline_hours", ""))
     policy = request.POST.get("policy", "")[:20]
     if hours is None:
-        return views_trips._render_trip(
+        return trip_page.render_trip(
             request, trip_id, status=400, error=_("Choose a deadline in hours, as a number.")
         )
     try:
@@ -164,8 +80,12 @@ def checkout_start(request, trip_id: int):
             trip_id=view.trip.pk, by=request.user, deadline_hours=hours, policy=policy
         )
     except DomainError as exc:
-        return views_trips._render_trip(request, trip_id, status=exc.status, error=exc.message)
+        return trip_page.render_trip(request, trip_id, status=exc.status, error=exc.message)
     return redirect(reverse("trip", args=[trip_id]) + "#checkout")
+
+
+# What the browser may send as a card: Stripe's ids only, never card numbers.
+PAYMENT_METHOD_ID = re.compile(r"^(pm|card|src)_[A-Za-z0-9_]{1,200}$")
 
 
 # --- The pay page ------------------------------------------------------------------------
@@ -200,7 +120,7 @@ def pay(request, token: str):
         "payer_name": next((t.name for t in page.travellers if t.is_me), ""),
         "is_open": link.checkout.state in services.OPEN_STATES,
         "can_pay_mine": page.mine is not None and page.my_status == "unpaid",
-        "tickets": _ticket_rows(request, tickets),
+        "tickets": trip_page.ticket_rows(request, tickets),
         "stripe_js_url": settings.STRIPE_JS_URL,
         "stripe_key": settings.STRIPE_PUBLISHABLE_KEY,
         "stripe_sandbox": settings.STRIPE_SANDBOX,

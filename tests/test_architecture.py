@@ -153,3 +153,64 @@ def test_each_app_renders_only_its_own_templates():
     files = [(p, s) for p, s in _sources(*LAYERS) if "/migrations/" not in p]
     problems = [p for path, source in files for p in _foreign_templates(path, source)]
     assert problems == []
+
+
+# --- No import circle inside an app -------------------------------------------------------------
+
+
+def _app_import_graph(app: str) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path, source in _sources(app):
+        if "/migrations/" in path:
+            continue
+        name = _module_name(path)
+        graph[name] = {module for module in _imported_names(path, source) if module != name}
+    return {
+        name: {m if m in graph else m.rsplit(".", 1)[0] for m in imports} & graph.keys() - {name}
+        for name, imports in graph.items()
+    }
+
+
+def _imported_names(path: str, source: str) -> set[str]:
+    """What a module imports, each ``from package import name`` also as
+    ``package.name`` (a module of the package, or a name in its ``__init__``)."""
+    names = {module for _, module in _imported_modules(path, source)}
+    for node in ast.walk(ast.parse(source, filename=path)):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of ``graph`` (module → modules it imports, at any depth of the
+    code: a function-level import that breaks a circle at import time still ties the two
+    modules together)."""
+    found, seen = [], set()
+
+    def visit(node: str, stack: list[str]) -> None:
+        for target in sorted(graph.get(node, ())):
+            if target in stack:
+                circle = stack[stack.index(target) :]
+                key = frozenset(circle)
+                if key not in seen:
+                    seen.add(key)
+                    found.append([*circle, target])
+            elif target in graph and target not in done:
+                visit(target, [*stack, target])
+        done.add(node)
+
+    done: set[str] = set()
+    for start in sorted(graph):
+        if start not in done:
+            visit(start, [start])
+    return found
+
+
+def test_the_circle_checker_finds_a_circle():
+    assert _circles({"a.x": {"a.y"}, "a.y": {"a.z"}, "a.z": {"a.x"}}) != []
+    assert _circles({"a.x": {"a.y"}, "a.y": set(), "a.z": {"a.y"}}) == []
+
+
+@pytest.mark.parametrize("app", LAYERS)
+def test_no_app_has_an_import_circle_inside_it(app):
+    assert _circles(_app_import_graph(app)) == []

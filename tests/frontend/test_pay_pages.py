@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from booking.models import SeatAllocation, Ticket, Trip
 from booking.tickets import ticket_signed_code
-from frontend.views_pay import ticket_qr_svg
+from frontend.trip_page import ticket_qr_svg
 from payments import services
 from payments.models import Checkout, Payment, Share
 from payments.selectors import pay_link_read
