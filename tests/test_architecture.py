@@ -214,3 +214,60 @@ def test_the_circle_checker_finds_a_circle():
 @pytest.mark.parametrize("app", LAYERS)
 def test_no_app_has_an_import_circle_inside_it(app):
     assert _circles(_app_import_graph(app)) == []
+
+
+# --- Doors make no ORM writes -------------------------------------------------------------------
+
+# The modules that are doors: they translate a request, a socket frame or a callback into a
+# service call (or a selector read) and the answer back; the services write.
+_DOOR_FILES = ("api.py", "plan_api.py", "consumers.py", "callbacks.py", "dashboard.py")
+_ALWAYS_WRITES = {"save", "bulk_create", "bulk_update", "get_or_create", "update_or_create"}
+_QUERY_WRITES = {"create", "update", "delete", "select_for_update"}
+
+
+def _is_door(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return name in _DOOR_FILES or name.startswith("views")
+
+
+def _attribute_chain(node) -> list[str]:
+    parts = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Call):
+            node = node.func
+        else:
+            if isinstance(node, ast.Name):
+                parts.append(node.id)
+            return parts[::-1]
+
+
+def _orm_writes(path: str, source: str) -> list[str]:
+    """ORM writes written in ``source``: ``x.save()`` and the like, or a write or lock
+    (``create``, ``update``, ``delete``, ``select_for_update``) on a manager or queryset."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename=path)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        method, receiver = node.func.attr, _attribute_chain(node.func.value)
+        queryset = "objects" in receiver or {"filter", "exclude", "all"} & set(receiver)
+        if method in _ALWAYS_WRITES or (method in _QUERY_WRITES and queryset):
+            found.append(f"{path}:{node.lineno} {'.'.join([*receiver, method])}()")
+    return found
+
+
+def test_the_write_checker_catches_orm_writes():
+    assert _orm_writes("x/api.py", "Trip.objects.create(a=1)") != []
+    assert _orm_writes("x/api.py", "Trip.objects.filter(a=1).update(b=2)") != []
+    assert _orm_writes("x/api.py", "trip.save(update_fields=['a'])") != []
+    assert _orm_writes("x/api.py", "TripPresence.objects.filter(c=1).delete()") != []
+    assert _orm_writes("x/api.py", "context.update(a=1)\nresponse.delete_cookie('x')") == []
+
+
+def test_doors_make_no_orm_writes():
+    doors = [(p, s) for p, s in _sources(*LAYERS) if _is_door(p)]
+    assert len(doors) > 8, "the scan found too few doors to mean anything"
+    problems = [p for path, source in doors for p in _orm_writes(path, source)]
+    assert problems == []
