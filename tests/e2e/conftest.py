@@ -78,3 +78,49 @@ def desktop(browser):
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def payments_worker():
+    """The worker beside the live server, as ``manage.py serve`` starts it, for the work
+    that runs off the request (``payments.tasks``: webhook events, confirmations): its
+    jobs run every 0.2 s in a thread until the test ends."""
+    import logging
+    import threading
+
+    from django.db import connections
+
+    from core import jobs
+
+    names = {"stripe_events", "payment_confirmations"}
+    due = [job for job in jobs.registered() if job.name in names]
+    stop = threading.Event()
+    # SQLite's in-memory test database lives in one connection: share it, as the live
+    # server's thread does (PostgreSQL: the thread has its own connection).
+    main = connections["default"]
+    shared = main.vendor == "sqlite" and main.is_in_memory_db()
+    if shared:
+        main.inc_thread_sharing()
+
+    def loop():
+        if shared:
+            connections["default"] = main
+        try:
+            while not stop.is_set():
+                for job in due:
+                    try:
+                        job.func()
+                    except Exception:  # as the worker: logged, tried again next turn
+                        logging.getLogger(__name__).exception("job %s failed", job.name)
+                stop.wait(0.2)
+        finally:
+            if not shared:
+                connections["default"].close()
+
+    thread = threading.Thread(target=loop, name="payments-worker", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=30)
+    if shared:
+        main.dec_thread_sharing()
