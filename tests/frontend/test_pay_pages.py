@@ -18,8 +18,7 @@ from payments.models import Checkout, Payment, Share
 from payments.selectors import pay_link_read
 from tests import factories
 from tests.fakes.stripe_server import CARD_DECLINED, CARD_OK
-from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process  # noqa: F401
-from tests.payments.conftest import tasks_run
+from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process, tasks_run  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
