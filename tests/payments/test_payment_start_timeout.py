@@ -14,7 +14,6 @@ from payments import stripe_gateway as gateway
 from payments.models import Payment, Share
 from payments.reconcile import reconcile
 from tests import factories
-from tests.fakes.stripe_server import CARD_OK
 from tests.payments.conftest import tasks_run
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +63,7 @@ def test_a_payment_never_authorised_frees_every_share_it_held_after_the_timeout(
         checkout_id=checkout.pk,
         payer=olivia,
         share_ids=[shares[olivia].pk],
-        payment_method=stripe_sandbox.card_payment_method(CARD_OK),
+        payment_method=stripe_sandbox.card_payment_method(),
     )
     assert again.payment.state == "authorised"
 
