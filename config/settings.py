@@ -401,6 +401,9 @@ SIDEBYSIDE = {
     # deadline is left, and this many hours before it (0 turns one off).
     "PAYMENT_REMINDER_FRACTION_LEFT": env.float("PAYMENT_REMINDER_FRACTION_LEFT", default=0.5),
     "PAYMENT_REMINDER_HOURS_LEFT": env.float("PAYMENT_REMINDER_HOURS_LEFT", default=2),
+    # A payment started but not authorised within this many seconds (no card given, a tab
+    # closed before the card) frees its shares for anyone to pay (its intent cancelled).
+    "PAYMENT_START_TIMEOUT_SECONDS": env.int("PAYMENT_START_TIMEOUT_SECONDS", default=600),
     # Where the site is, for links in e-mails (pay links): scheme and host, no slash.
     "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),
 }

@@ -6,9 +6,14 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from core import jobs
-        from payments import deadlines
+        from payments import deadlines, tasks
 
         # The worker: payment deadlines are applied with nobody online (go ahead, cancel,
         # grace), half-done confirmations and refunds resumed; the unpaid are reminded.
         jobs.register("payment_deadlines", deadlines.checkouts_deadline, every_seconds=10)
         jobs.register("payment_reminders", deadlines.payment_reminders, every_seconds=60)
+        # Work off the request (payments.tasks): webhook events, confirmations (captures,
+        # tickets), payments started and never authorised.
+        jobs.register("stripe_events", tasks.stripe_events_handle, every_seconds=1)
+        jobs.register("payment_confirmations", tasks.checkout_confirmations, every_seconds=1)
+        jobs.register("payment_starts_expire", tasks.payment_starts_expire, every_seconds=30)

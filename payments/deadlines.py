@@ -5,7 +5,8 @@ payments.md, step 6). Registered as jobs in ``payments.apps``:
   from looking free before their policy ran; applies each due checkout's policy
   (``services.checkout_deadline``: go ahead without the unpaid, cancel everything, or a
   grace period then cancel); resumes what a crash or an unreachable Stripe left half done
-  (a confirmation, a cancelled checkout's authorisations, a pending refund).
+  (a cancelled checkout's authorisations, a pending refund; a confirmation is resumed by
+  its own task, ``payments.tasks``).
 - ``payment_reminders`` (``payment_reminders``): e-mails each unpaid traveller their pay
   link before the deadline, once per reminder (``Share.reminders_sent``).
 
@@ -34,9 +35,6 @@ from payments.errors import StripeError
 from payments.models import Checkout, Payment, Share
 
 logger = logging.getLogger(__name__)
-
-# A confirmation untouched for this long is taken over by the worker.
-CONFIRM_STALE = dt.timedelta(seconds=60)
 
 
 def _config(key: str):
@@ -76,34 +74,9 @@ def checkouts_deadline(*, now: dt.datetime | None = None, limit: int = 50) -> in
 
 
 def _resume(now: dt.datetime) -> int:
-    """Finish what was left half done: confirmations, cancelled checkouts' money,
-    pending refunds."""
+    """Finish what was left half done: cancelled checkouts' money, pending refunds. (A
+    confirmation left half done is the confirmation task's: ``payments.tasks``.)"""
     handled = 0
-    stale = list(
-        Checkout.objects.filter(
-            state=Checkout.State.CONFIRMING, updated_at__lte=now - CONFIRM_STALE
-        ).values_list("pk", flat=True)[:20]
-    )
-    for checkout_id in stale:
-        with transaction.atomic():
-            claimed = (
-                Checkout.objects.select_for_update(skip_locked=True)
-                .filter(
-                    pk=checkout_id,
-                    state=Checkout.State.CONFIRMING,
-                    updated_at__lte=now - CONFIRM_STALE,
-                )
-                .first()
-            )
-            if claimed is None:
-                continue
-            claimed.save(update_fields=["updated_at"])  # ours for the next minute
-        try:
-            services.checkout_confirm(checkout_id=checkout_id)
-            handled += 1
-        except StripeError:
-            logger.warning("confirmation of %s postponed", checkout_id, exc_info=True)
-
     live = Payment.objects.filter(checkout=OuterRef("pk"), state__in=services.LIVE_PAYMENT_STATES)
     unrefunded = Payment.objects.filter(
         checkout=OuterRef("pk"), state=Payment.State.CAPTURED

@@ -43,6 +43,10 @@ class Checkout(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The confirmation task (``payments.tasks``): while ``confirming``, when the worker
+    # runs it (next), and how many times it was started (its backoff).
+    confirm_after = models.DateTimeField(null=True, blank=True)
+    confirm_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -230,11 +234,22 @@ class StripeEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     handled_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Handled by the worker (``payments.tasks``), not in Stripe's request: how many times
+    # it was taken, and when it may be taken again (the backoff after a failure).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
         verbose_name = _("Stripe event")
         verbose_name_plural = _("Stripe events")
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(handled_at__isnull=True),
+                name="stripe_event_unhandled",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type}"

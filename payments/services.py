@@ -420,13 +420,16 @@ def _apply(payment_id: int, intent: gateway.PaymentIntentView) -> tuple[Payment,
 
 
 def _after_sync(payment: Payment) -> None:
+    """The last authorisation queues the booking's confirmation for the worker: the
+    captures (one Stripe call per payment, and a check of each before) never run in the
+    payer's request or in Stripe's webhook request."""
     if (
         payment.state == Payment.State.AUTHORISED
         and not Share.objects.filter(
             checkout_id=payment.checkout_id, state=Share.State.UNPAID
         ).exists()
     ):
-        checkout_confirm(checkout_id=payment.checkout_id)
+        checkout_confirm_enqueue(checkout_id=payment.checkout_id)
 
 
 def _release_authorisation(payment: Payment) -> None:
@@ -445,7 +448,8 @@ def payment_sync(*, payment_id: int) -> Payment:
     authorised (payment and shares), ``requires_action`` → waiting for the bank,
     cancelled or declined → failed (its shares unpaid again, for a new payment). Safe to
     call any number of times, in any order (the page, a webhook, the worker). When every
-    share of the checkout is authorised, confirms the booking."""
+    share of the checkout is authorised, queues the booking's confirmation
+    (``checkout_confirm_enqueue``: the worker captures and books)."""
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None:
         raise CheckoutNotFound()
@@ -459,6 +463,41 @@ def payment_sync(*, payment_id: int) -> Payment:
     return payment
 
 
+def payment_start_expire(*, payment_id: int, now=None) -> bool:
+    """A payment started more than ``PAYMENT_START_TIMEOUT_SECONDS`` ago and still not
+    authorised (created, or waiting for the bank) gives its shares back: its
+    PaymentIntent is read again (authorised meanwhile: it is applied as any sync, and
+    kept), else cancelled at Stripe (key ``pi-cancel-<payment key>``, the same as every
+    cancel of it: a retry replays), then the payment is ``cancelled`` and its shares unpaid
+    again, for anyone to pay. Idempotent; a payment that moved on meanwhile is left as it
+    is. Returns whether it freed the shares. (A cancel made at Stripe whose commit here
+    was lost is repaired by ``reconcile``: Stripe says ``canceled``.)"""
+    now = now or timezone.now()
+    timeout = dt.timedelta(seconds=_config("PAYMENT_START_TIMEOUT_SECONDS"))
+    payment = Payment.objects.filter(
+        pk=payment_id, state__in=PENDING_PAYMENT_STATES, created_at__lte=now - timeout
+    ).first()
+    if payment is None:
+        return False
+    if payment.stripe_payment_intent_id:
+        intent = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
+        if intent.status in ("requires_capture", "processing", "succeeded"):
+            payment_sync(payment_id=payment.pk)  # the card came in time after all
+            return False
+        if intent.status != "canceled":
+            gateway.payment_intent_cancel(
+                payment.stripe_payment_intent_id, idempotency_key=payment.idempotency_key("cancel")
+            )
+    with transaction.atomic():
+        checkout = Checkout.objects.select_for_update(of=("self",)).get(payments__pk=payment_id)
+        locked = Payment.objects.select_for_update().get(pk=payment_id)
+        if locked.state not in PENDING_PAYMENT_STATES:
+            return False
+        travellers = _detach(locked, error="not authorised in time", state=Payment.State.CANCELLED)
+        _payments_changed(checkout, travellers, Share.State.UNPAID)
+    return True
+
+
 # --- Confirm ---------------------------------------------------------------------------------
 
 
@@ -470,14 +509,47 @@ def _holds_until(checkout: Checkout):
     return max(checkout.grace_until or checkout.deadline_at, timezone.now() + margin)
 
 
-def _confirming(checkout: Checkout) -> None:
+# A confirmation under way keeps its checkout for this long before the worker takes it
+# over (a process that died mid-way); also the first retry's delay (``payments.tasks``).
+CONFIRM_LEASE = dt.timedelta(seconds=60)
+
+
+def _confirming(checkout: Checkout, *, queued: bool = False) -> None:
     """Under the checkout's lock: ``confirming``, and the seats wait for the captures,
-    whatever the deadline."""
+    whatever the deadline. ``queued``: the worker confirms it at once (the task);
+    otherwise the caller confirms it now and the worker takes over only after
+    ``CONFIRM_LEASE`` (a crash mid-way)."""
+    now = timezone.now()
     checkout.state = Checkout.State.CONFIRMING
-    checkout.save(update_fields=["state", "updated_at"])
+    checkout.confirm_after = now if queued else now + CONFIRM_LEASE
+    checkout.confirm_attempts = 0
+    checkout.save(update_fields=["state", "confirm_after", "confirm_attempts", "updated_at"])
     SeatAllocation.objects.filter(
         share_item__share__checkout=checkout, state=AllocationState.HELD
     ).update(expires_at=None, updated_at=timezone.now())
+
+
+def _every_share_paid(checkout: Checkout) -> bool:
+    states = set(
+        checkout.shares.exclude(state=Share.State.RELEASED).values_list("state", flat=True)
+    )
+    return bool(states) and states <= {Share.State.AUTHORISED, Share.State.CAPTURED}
+
+
+def checkout_confirm_enqueue(*, checkout_id: int) -> Checkout:
+    """Queue the booking's confirmation for the worker (``payments.tasks.
+    checkout_confirmations`` runs ``checkout_confirm``, retried with backoff): an open
+    checkout whose every share is authorised becomes ``confirming``, due at once, in this
+    transaction; the task is the row itself, so it cannot be lost between a commit and a
+    queue. Not every share paid: nothing. Already ``confirming`` (queued, or under way
+    with its lease), confirmed or cancelled: nothing (idempotent)."""
+    with transaction.atomic():
+        checkout = Checkout.objects.select_for_update().filter(pk=checkout_id).first()
+        if checkout is None:
+            raise CheckoutNotFound()
+        if checkout.state in OPEN_STATES and _every_share_paid(checkout):
+            _confirming(checkout, queued=True)
+    return checkout
 
 
 def checkout_confirm(*, checkout_id: int) -> Checkout:
@@ -497,10 +569,7 @@ def checkout_confirm(*, checkout_id: int) -> Checkout:
         if checkout.state in (Checkout.State.CONFIRMED, Checkout.State.CANCELLED):
             return checkout
         if checkout.state in OPEN_STATES:
-            states = set(
-                checkout.shares.exclude(state=Share.State.RELEASED).values_list("state", flat=True)
-            )
-            if not states or not states <= {Share.State.AUTHORISED, Share.State.CAPTURED}:
+            if not _every_share_paid(checkout):
                 raise CheckoutNotReady(_("Not every share is paid yet."))
             _confirming(checkout)
     payments = list(

@@ -28,6 +28,7 @@ Settings: ``STRIPE_SECRET_KEY``, ``STRIPE_API_BASE`` (empty: api.stripe.com),
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,10 @@ from payments.errors import (
 # How old a signed webhook may be (Stripe's own default): a replayed capture of an old
 # delivery is refused even with a good signature.
 WEBHOOK_TOLERANCE_SECONDS = 300
+# Stripe's library refuses only signatures older than the tolerance; one dated ahead of
+# our clock by more than this (clock drift between Stripe and us) is refused too, or a
+# signature made "for later" would stay valid for as long as its date says.
+WEBHOOK_FUTURE_TOLERANCE_SECONDS = 60
 
 # Our messages for Stripe's card error and decline codes (docs.stripe.com/declines/codes);
 # anything else is "declined". Stripe's own message is English only: kept for logs.
@@ -305,8 +310,9 @@ def webhook_event_construct(payload: bytes, signature_header: str) -> WebhookEve
     """Verify a webhook's ``Stripe-Signature`` against ``STRIPE_WEBHOOK_SECRET`` and read
     it. Pass the request body exactly as received (bytes): any change breaks the
     signature. Raises ``WebhookSignatureInvalid`` for a forged, unsigned, too old
-    (``WEBHOOK_TOLERANCE_SECONDS``) or unreadable one, and when no secret is configured
-    (an endpoint without a secret would trust anyone)."""
+    (``WEBHOOK_TOLERANCE_SECONDS``), dated in the future (beyond
+    ``WEBHOOK_FUTURE_TOLERANCE_SECONDS``) or unreadable one, and when no secret is
+    configured (an endpoint without a secret would trust anyone)."""
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret or not signature_header:
         raise WebhookSignatureInvalid()
@@ -315,6 +321,8 @@ def webhook_event_construct(payload: bytes, signature_header: str) -> WebhookEve
         stripe.WebhookSignature.verify_header(
             text, signature_header, secret, WEBHOOK_TOLERANCE_SECONDS
         )
+        if _signature_timestamp(signature_header) > time.time() + WEBHOOK_FUTURE_TOLERANCE_SECONDS:
+            raise ValueError("webhook signed in the future")
         data = json.loads(text)
         return WebhookEvent(
             id=str(data["id"]),
@@ -331,3 +339,13 @@ def webhook_event_construct(payload: bytes, signature_header: str) -> WebhookEve
         TypeError,
     ) as error:
         raise WebhookSignatureInvalid() from error
+
+
+def _signature_timestamp(signature_header: str) -> int:
+    """The ``t=`` of a ``Stripe-Signature`` header (verified with the body by Stripe's
+    library just before)."""
+    for part in signature_header.split(","):
+        key, _sep, value = part.strip().partition("=")
+        if key == "t":
+            return int(value)
+    raise ValueError("no timestamp")

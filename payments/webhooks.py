@@ -1,15 +1,21 @@
 """Stripe webhooks: ``POST /payments/stripe/webhook/`` (docs/payments.md, "Webhooks").
 
+The request only verifies and records; the work runs in the worker (``payments.tasks``),
+so Stripe gets its answer at once and never waits on our calls to Stripe.
+
 1. The signature is checked (``stripe_gateway.webhook_event_construct``): forged,
-   unsigned, tampered or too old → 400 and nothing is written.
-2. The event is stored once by its id (``StripeEvent``). A delivery of an event already
-   handled (Stripe retries, replays) answers 200 and changes nothing.
-3. It is handled by type. A PaymentIntent event is never trusted for its content: the
-   PaymentIntent is read again through ``payments.services.payment_sync``, which only
-   moves a payment forward, so events may come in any order, twice, or late. Unknown
-   types are stored and answered 200; so is an event about a PaymentIntent we do not know.
-4. An error while handling is kept on the event row and answered 500: Stripe delivers it
-   again later, and that delivery handles it again (every step is idempotent).
+   unsigned, tampered, too old or dated in the future → 400 and nothing is written.
+2. The event is stored once by its id (``StripeEvent``), due at once for the worker, and
+   answered 200. A delivery of an event already stored (Stripe retries, replays) answers
+   200 and changes nothing. No Stripe call is made in the request.
+3. The worker handles it by type (``stripe_event_handle``). A PaymentIntent event is
+   never trusted for its content: the PaymentIntent is read again through
+   ``payments.services.payment_sync``, which only moves a payment forward, so events may
+   come in any order, twice, or late; the last authorisation queues the confirmation (a
+   task of its own). Unknown types and events about a PaymentIntent we do not know are
+   marked handled.
+4. An error while handling is kept on the event row and the event is taken again later,
+   with backoff (every step is idempotent).
 
 Stripe is called outside any transaction (``payment_sync`` commits its own steps); the
 event row is written in short transactions of its own before and after.
@@ -132,7 +138,12 @@ def _event_store(event: gateway.WebhookEvent) -> StripeEvent:
     try:
         with transaction.atomic():
             row, _created = StripeEvent.objects.get_or_create(
-                event_id=event.id, defaults={"type": event.type, "payload": payload}
+                event_id=event.id,
+                defaults={
+                    "type": event.type,
+                    "payload": payload,
+                    "next_attempt_at": timezone.now(),
+                },
             )
     except IntegrityError:  # the same event delivered twice at the same moment
         row = StripeEvent.objects.get(event_id=event.id)
@@ -140,12 +151,24 @@ def _event_store(event: gateway.WebhookEvent) -> StripeEvent:
 
 
 def stripe_event_receive(event: gateway.WebhookEvent) -> StripeEvent:
-    """Store a verified event once and handle it, unless it was handled already. An
-    error while handling is recorded on the event's row and raised again (the caller
-    answers so that Stripe retries)."""
-    row = _event_store(event)
+    """Store a verified event once, due at once for the worker (``payments.tasks.
+    stripe_events_handle``); a replay finds its row and changes nothing. No Stripe call:
+    this runs in Stripe's own request."""
+    return _event_store(event)
+
+
+def stripe_event_handle(row: StripeEvent) -> None:
+    """Handle a stored event (in the worker), unless it was handled already. An error is
+    recorded on the event's row and raised again (the worker takes it again later)."""
     if row.handled_at is not None:
-        return row  # a replay: already done
+        return
+    event = gateway.WebhookEvent(
+        id=row.event_id,
+        type=row.type,
+        object=dict(row.payload.get("object") or {}),
+        created=row.payload.get("created"),
+        livemode=bool(row.payload.get("livemode", False)),
+    )
     handler = HANDLERS.get(event.type)
     try:
         if handler is not None:
@@ -157,8 +180,6 @@ def stripe_event_receive(event: gateway.WebhookEvent) -> StripeEvent:
     StripeEvent.objects.filter(pk=row.pk, handled_at=None).update(
         handled_at=timezone.now(), error=""
     )
-    row.refresh_from_db()
-    return row
 
 
 # --- The door ------------------------------------------------------------------------------

@@ -78,3 +78,52 @@ def desktop(browser):
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def payments_worker():
+    """The worker beside the live server, as ``manage.py serve`` starts it, for the work
+    that runs off the request (``payments.tasks``: webhook events, confirmations).
+
+    On PostgreSQL its jobs run every 0.2 s in a thread with its own connection until the
+    test ends. SQLite's in-memory test database is one connection, which two threads may
+    not use at once (the live server's thread already shares it with the test): there the
+    test calls ``run_once()`` itself at a quiet moment. ``run_once()`` is harmless beside
+    the thread (rows are claimed with ``skip_locked``)."""
+    import logging
+    import threading
+    from types import SimpleNamespace
+
+    from django.db import connections
+
+    from core import jobs
+
+    names = {"stripe_events", "payment_confirmations"}
+    due = [job for job in jobs.registered() if job.name in names]
+
+    def run_once() -> None:
+        for job in due:
+            try:
+                job.func()
+            except Exception:  # as the worker: logged, tried again next turn
+                logging.getLogger(__name__).exception("job %s failed", job.name)
+
+    main = connections["default"]
+    threaded = not (main.vendor == "sqlite" and main.is_in_memory_db())
+    stop = threading.Event()
+
+    def loop():
+        try:
+            while not stop.is_set():
+                run_once()
+                stop.wait(0.2)
+        finally:
+            connections["default"].close()
+
+    thread = threading.Thread(target=loop, name="payments-worker", daemon=True)
+    if threaded:
+        thread.start()
+    yield SimpleNamespace(run_once=run_once)
+    stop.set()
+    if threaded:
+        thread.join(timeout=30)

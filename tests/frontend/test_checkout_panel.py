@@ -16,7 +16,7 @@ from payments import services
 from payments.models import Share
 from payments.selectors import pay_link_read
 from tests import factories
-from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process  # noqa: F401
+from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process, tasks_run  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -81,6 +81,7 @@ def test_the_panel_follows_the_checkout_without_a_reload(stripe_sandbox):  # noq
         share_ids=[shares[olivia.pk], shares[ana.pk]],  # Olivia covers Ana
         payment_method=stripe_sandbox.card_payment_method(),
     )
+    tasks_run()  # the worker: a queued confirmation runs
     html = panel(ana, trip).content.decode()
     assert statuses(html) == {olivia.pk: "paid", ana.pk: "paid", ben.pk: "unpaid"}
     assert "Paid by a friend" in html and "Pay my share" not in html
@@ -91,6 +92,7 @@ def test_the_panel_follows_the_checkout_without_a_reload(stripe_sandbox):  # noq
         share_ids=[shares[ben.pk]],
         payment_method=stripe_sandbox.card_payment_method(),
     )
+    tasks_run()  # the worker: a queued confirmation runs
     html = panel(ana, trip).content.decode()
     ticket = Ticket.objects.get(booking__trip=trip, traveller=ana)
     assert f'data-ticket="{ticket.code}"' in html and "data-countdown" not in html
@@ -119,6 +121,7 @@ def test_plan_js_refreshes_the_panel_for_every_payment_event(stripe_sandbox):  #
             share_ids=[shares[user.pk]],
             payment_method=stripe_sandbox.card_payment_method(),
         )
+        tasks_run()  # the worker: a queued confirmation runs
     services.ticket_cancel(
         ticket_id=Ticket.objects.get(booking__trip=trip, traveller=ana).pk, by=ana
     )

@@ -18,7 +18,7 @@ from payments.models import Checkout, Payment, Share
 from payments.selectors import pay_link_read
 from sandboxes.stripe_server import CARD_DECLINED, CARD_OK
 from tests import factories
-from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process  # noqa: F401
+from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process, tasks_run  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -324,6 +324,13 @@ def test_once_everyone_paid_each_sees_their_tickets_with_qr_codes(stripe_sandbox
             },
         )
         assert answer.status_code == 200, answer.content
+    # The last payment queued the confirmation: the page says so until the worker books.
+    checkout.refresh_from_db()
+    assert checkout.state == "confirming"
+    token = services.pay_link_token(checkout=checkout, payer=ben)
+    waiting = Client().get(reverse("pay", args=[token])).content.decode()
+    assert "data-pay-confirming" in waiting and "data-tickets" not in waiting
+    tasks_run()
     checkout.refresh_from_db()
     assert checkout.state == "confirmed"
 

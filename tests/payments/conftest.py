@@ -36,3 +36,11 @@ def idempotency_key_new():
     """Keys as the services derive them from our ids, unique per test run."""
     run = uuid.uuid4().hex[:12]
     return lambda action: f"test-{run}-{action}"
+
+
+def tasks_run() -> int:
+    """One pass of what the worker runs off the request (``payments.tasks``): the stored
+    webhook events, then the queued confirmations. Returns how many tasks ran."""
+    from payments import tasks
+
+    return tasks.stripe_events_handle() + tasks.checkout_confirmations()

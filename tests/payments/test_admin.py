@@ -15,6 +15,7 @@ from payments import selectors, services
 from payments import stripe_gateway as gateway
 from payments.models import Checkout, Payment, Refund, StripeEvent
 from tests import factories
+from tests.payments.conftest import tasks_run
 from tests.payments.test_ticket_cancel_api import book_three, ticket_of
 from tests.payments.test_webhooks import deliver, event_body, intent_read
 
@@ -96,6 +97,7 @@ def test_the_reconcile_button_repairs_the_pages_trip(superuser_client, stripe_sa
         share_ids=[share.pk],
         payment_method=stripe_sandbox.card_payment_method(),
     ).payment
+    tasks_run()  # the worker: a queued confirmation runs
     # Cancelled at Stripe behind our back (the dashboard, an expiry): drift.
     gateway.payment_intent_cancel(
         payment.stripe_payment_intent_id, idempotency_key=payment.idempotency_key("cancel")

@@ -28,6 +28,7 @@ from payments.errors import (
 from payments.models import Checkout, Payment, Share, ShareItem
 from sandboxes.stripe_server import CARD_3DS, CARD_DECLINED, CARD_OK
 from tests import factories
+from tests.payments.conftest import tasks_run
 
 pytestmark = pytest.mark.django_db
 
@@ -61,12 +62,14 @@ def share_of(checkout, user) -> Share:
 
 
 def pay(sandbox, checkout, payer, shares, card=CARD_OK):
-    return services.payment_start(
+    started = services.payment_start(
         checkout_id=checkout.pk,
         payer=payer,
         share_ids=[s.pk for s in shares],
         payment_method=sandbox.card_payment_method(card),
     )
+    tasks_run()  # the worker: a queued confirmation runs
+    return started
 
 
 def intents(sandbox, checkout) -> dict[str, dict]:
@@ -294,6 +297,7 @@ def test_payment_start_refusals_write_nothing(stripe_sandbox, ready):
         pay(stripe_sandbox, checkout, stranger, [share])
     with pytest.raises(InvalidInput):
         services.payment_start(checkout_id=checkout.pk, payer=ana, share_ids=[])
+        tasks_run()  # the worker: a queued confirmation runs
     assert Payment.objects.count() == payments_before
 
     pay(stripe_sandbox, checkout, ana, [share])
@@ -309,9 +313,11 @@ def test_the_same_shares_twice_and_a_retried_create_make_one_intent(stripe_sandb
     started = services.payment_start(
         checkout_id=checkout.pk, payer=ana, share_ids=[s.pk for s in shares]
     )
+    tasks_run()  # the worker: a queued confirmation runs
     assert started.status == "requires_payment_method"  # the page confirms with Stripe.js
     with pytest.raises(ShareUnavailable):
         services.payment_start(checkout_id=checkout.pk, payer=ana, share_ids=[shares[0].pk])
+        tasks_run()  # the worker: a queued confirmation runs
     assert Payment.objects.filter(checkout=checkout).count() == 1
 
     # The create retried with its key (after a timeout, a crash) gets the same intent.

@@ -14,6 +14,7 @@ from payments import credits, deadlines, services
 from payments.models import Checkout, Payment, Refund, Share, ShareItem
 from sandboxes.stripe_server import CARD_3DS
 from tests import factories
+from tests.payments.conftest import tasks_run
 
 pytestmark = pytest.mark.django_db
 
@@ -74,12 +75,14 @@ def items_total(share) -> int:
 
 
 def pay(sandbox, checkout, payer, users, card=None):
-    return services.payment_start(
+    started = services.payment_start(
         checkout_id=checkout.pk,
         payer=payer,
         share_ids=[share_of(checkout, u).pk for u in users],
         payment_method=sandbox.card_payment_method(*([card] if card else [])),
     )
+    tasks_run()  # the worker: a queued confirmation runs
+    return started
 
 
 def intent(sandbox, payment: Payment) -> dict:

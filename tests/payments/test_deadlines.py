@@ -20,6 +20,7 @@ from payments import deadlines, selectors, services
 from payments.models import Checkout, Payment, Share
 from sandboxes.stripe_server import CARD_3DS, CARD_OK
 from tests import factories
+from tests.payments.conftest import tasks_run
 
 SECOND = dt.timedelta(seconds=1)
 
@@ -29,12 +30,14 @@ def share_of(checkout, user) -> Share:
 
 
 def pay(sandbox, checkout, payer, users, card=CARD_OK):
-    return services.payment_start(
+    started = services.payment_start(
         checkout_id=checkout.pk,
         payer=payer,
         share_ids=[share_of(checkout, u).pk for u in users],
         payment_method=sandbox.card_payment_method(card),
     )
+    tasks_run()  # the worker: a queued confirmation runs
+    return started
 
 
 def statuses(sandbox, checkout) -> dict[str, dict]:
@@ -198,6 +201,7 @@ def test_an_authorisation_arriving_after_the_cancel_is_released(stripe_sandbox):
     started = services.payment_start(
         checkout_id=checkout.pk, payer=ana, share_ids=[share_of(checkout, ana).pk]
     )
+    tasks_run()  # the worker: a queued confirmation runs
     assert deadlines.checkouts_deadline(now=checkout.deadline_at + SECOND) == 1
     payment = Payment.objects.get(pk=started.payment.pk)
     assert payment.state == "cancelled"

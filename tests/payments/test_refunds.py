@@ -12,6 +12,7 @@ from booking.models import AllocationState, Booking, SeatAllocation, Ticket, Tri
 from payments import services
 from payments.models import Payment, Refund, Share
 from tests import factories
+from tests.payments.conftest import tasks_run
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +33,7 @@ def booked(stripe_sandbox):
         share_ids=list(Share.objects.filter(checkout=checkout).values_list("pk", flat=True)),
         payment_method=stripe_sandbox.card_payment_method(),
     )
+    tasks_run()  # the worker: a queued confirmation runs
     checkout.refresh_from_db()
     assert checkout.state == "confirmed"
     return trip, checkout, olivia, ana, departure

@@ -10,6 +10,7 @@ from booking.models import AllocationState, Ticket
 from payments import services
 from payments.models import Payment, Refund, Share
 from tests import factories
+from tests.payments.conftest import tasks_run
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +33,7 @@ def book_three(sandbox):
             share_ids=[shares[u.pk] for u in covered],
             payment_method=sandbox.card_payment_method(),
         )
+        tasks_run()  # the worker: a queued confirmation runs
     checkout.refresh_from_db()
     assert checkout.state == "confirmed"
     return trip, checkout, olivia, ana, ben

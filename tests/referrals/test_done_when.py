@@ -35,7 +35,7 @@ from referrals.rollups import rollup
 from referrals.selectors import dashboard_get
 from referrals.services import share_link_get_or_create
 from tests import factories
-from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process  # noqa: F401
+from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process, tasks_run  # noqa: F401
 from tests.referrals.booked import book
 from tests.referrals.helpers import FACEBOOK_CRAWLER_UA, browser, open_graph
 
@@ -187,6 +187,7 @@ def test_a_refund_by_payments_reverses_the_revenue_on_the_dashboard(
             share_ids=list(Share.objects.filter(checkout=checkout).values_list("pk", flat=True)),
             payment_method=stripe_sandbox.card_payment_method(),
         )
+        tasks_run()  # the worker: the queued confirmation books
     ticket = Ticket.objects.select_related("fare_class").get(booking__trip=trip, traveller=newcomer)
     booked = Conversion.objects.get(kind="booking")
     assert (booked.link, booked.amount_cents) == (link, ticket.price_cents)

@@ -23,7 +23,7 @@ from referrals.models import Conversion, Reward, RewardUse
 from referrals.selectors import reward_balance_get
 from referrals.services import RewardCredits, share_link_get_or_create
 from tests import factories
-from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process  # noqa: F401
+from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process, tasks_run  # noqa: F401
 from tests.referrals.booked import book
 from tests.referrals.helpers import browser
 
@@ -83,6 +83,7 @@ def book_by_card(sandbox, trip, organiser, on_commit, policy="go_ahead"):
             share_ids=list(Share.objects.filter(checkout=checkout).values_list("pk", flat=True)),
             payment_method=sandbox.card_payment_method(),
         )
+        tasks_run()  # the worker: a queued confirmation runs
     checkout.refresh_from_db()
     assert checkout.state == "confirmed"
     return checkout
@@ -145,6 +146,7 @@ def test_a_friend_s_booking_earns_a_reward_spent_on_the_sharer_s_next_share(
             share_ids=[mine.pk, hers.pk],
             payment_method=sandbox.card_payment_method(),
         )
+        tasks_run()  # the worker: a queued confirmation runs
     total = items_total(mine) + items_total(hers)
     assert intent_amount(sandbox, started.payment) == (total - 500, total - 500)
     use.refresh_from_db()
@@ -250,6 +252,7 @@ def test_a_cancelled_checkout_gives_the_credit_back_for_the_next_one(
         share_ids=[share_of(checkout, alice).pk],
         payment_method=sandbox.card_payment_method(),
     )
+    tasks_run()  # the worker: a queued confirmation runs
     assert reward_balance_get(user=alice).reserved_cents == 500
 
     assert deadlines.checkouts_deadline(now=checkout.deadline_at + SECOND) == 1
@@ -280,6 +283,7 @@ def test_a_dropped_share_gives_the_credit_back(sandbox, incentive, on_commit):
         share_ids=[share_of(checkout, olivia).pk],
         payment_method=sandbox.card_payment_method(),
     )
+    tasks_run()  # the worker: a queued confirmation runs
 
     with on_commit():  # Alice never paid: she is dropped, the others go ahead
         assert deadlines.checkouts_deadline(now=checkout.deadline_at + SECOND) == 1

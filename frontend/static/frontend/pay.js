@@ -179,8 +179,17 @@
     });
   }
 
+  // Everyone has paid and the worker is confirming the booking (captures, tickets): the
+  // page looks again every few seconds until the tickets are there.
+  function confirmingWait() {
+    if (document.querySelector("[data-pay-confirming]")) {
+      window.setTimeout(() => window.location.reload(), 3000);
+    }
+  }
+
   function start() {
     countdownStart();
+    confirmingWait();
     document.addEventListener("sidebyside:checkout-updated", countdownStart);
     document.querySelectorAll("[data-pay-form]").forEach(payFormStart);
   }
