@@ -14,9 +14,12 @@ class BookingConfig(AppConfig):
         from booking import plan, receivers
         from booking.presence import presence_cleanup
         from core import jobs
-        from groups.signals import group_changed
+        from groups.signals import group_changed, membership_ending
 
         group_changed.connect(receivers.on_group_changed, dispatch_uid="booking.group_changed")
+        membership_ending.connect(
+            receivers.on_membership_ending, dispatch_uid="booking.membership_ending"
+        )
         # The worker: holds run out when nobody of the trip is online; presence rows of
         # connections that died without a goodbye are forgotten.
         jobs.register("holds_keep_alive", plan.holds_keep_alive, every_seconds=30)

@@ -148,3 +148,15 @@ class TicketCodeInvalid(InvalidInput):
 
     code = "ticket_code_invalid"
     default_message = _("This ticket code is not valid.")
+
+
+class TicketStillValid(Conflict):
+    """Someone who holds a valid ticket for a train still to come cannot stop travelling
+    with the group (leave, be removed) while it is valid: nobody is left with a ticket for
+    a trip they cannot see, nor the group with a seat map naming someone gone."""
+
+    code = "ticket_still_valid"
+    default_message = _(
+        "This traveller holds a valid ticket for this trip. Only they can cancel it (by the "
+        "fare's rules, refunded to whoever paid); they can leave the group once it is cancelled."
+    )

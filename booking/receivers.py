@@ -4,8 +4,10 @@ planned gets an event (the members' pages update), and a traveller who left or w
 removed lets go of their held seats in the same transaction."""
 
 from django.db import transaction
+from django.utils import timezone
 
-from booking.models import AllocationState, SeatAllocation, Trip
+from booking.errors import TicketStillValid
+from booking.models import AllocationState, SeatAllocation, Ticket, Trip
 
 RELEASES_SEATS = {"member_left", "member_removed", "member_anonymised"}
 
@@ -28,3 +30,15 @@ def on_group_changed(sender, *, group_id: int, kind: str, user_id: int | None, *
                     )
                 )
             record(trip, kind, {"user_id": user_id, "released": released})
+
+
+def on_membership_ending(sender, *, group_id: int, user_id: int, kind: str, **kwargs) -> None:
+    """``groups.signals.membership_ending``: a traveller holding a valid ticket for a train
+    still to come stays one until the ticket is cancelled (``TicketStillValid``)."""
+    if Ticket.objects.filter(
+        booking__trip__group_id=group_id,
+        traveller_id=user_id,
+        state=Ticket.State.VALID,
+        leg__departure__departs_at__gt=timezone.now(),
+    ).exists():
+        raise TicketStillValid()

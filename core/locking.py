@@ -5,8 +5,12 @@ this order, and the rows of one table sorted by id (``rows_lock``):
 
     Checkout → Payment → Share → Trip → TripLeg → SeatAllocation
 
-- ``groups``: FriendGroup → Membership (a group's writes never lock a trip; the booking
-  side reacts after the group's commit, ``booking.receivers``, trips by id).
+- ``groups``: FriendGroup → Membership. A group's writes lock no trip, with one
+  exception: ending a traveller's membership (leave, removal) asks the higher apps inside
+  its transaction (``groups.signals.membership_ending``), and payments then locks the
+  group's trips, by id, after the group (FriendGroup → Trip: nothing locks a trip and
+  then its group). Everything else the booking side does for a group change comes after
+  the group's commit (``booking.receivers``, trips by id).
 - ``referrals``: a traveller's credit (Reward → RewardUse, by id) is locked under the
   share or checkout it pays for.
 - Each app's own rows not named here (a departure, a ticket, a booking) come after the

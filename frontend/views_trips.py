@@ -287,7 +287,18 @@ def trip_leave(request, trip_id: int):
         return redirect("my_trips")
     if not (view.access.is_member or view.access.is_pending):
         return redirect("trip", trip_id=trip_id)
-    return render(request, "frontend/trips/leave.html", {"trip": view.trip, "access": view.access})
+    # What leaving would be refused with now (a checkout under way, a valid ticket): said
+    # before anyone confirms, by the same rule as the leaving itself.
+    refusal = None
+    if view.access.is_member:
+        refusal = group_services.membership_end_check(
+            group_id=view.group.pk, user_id=request.user.pk, kind="member_left"
+        )
+    return render(
+        request,
+        "frontend/trips/leave.html",
+        {"trip": view.trip, "access": view.access, "refusal": refusal},
+    )
 
 
 @login_required

@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.errors import InvalidInput
+from core.errors import DomainError, InvalidInput
 from groups.errors import (
     FriendNotSuggested,
     GroupFull,
@@ -26,7 +26,7 @@ from groups.errors import (
 )
 from groups.models import FriendGroup, Invitation, Membership, Profile
 from groups.selectors import hash_token, invitation_check, invitation_validate
-from groups.signals import GROUP_EVENT_KINDS, group_changed
+from groups.signals import GROUP_EVENT_KINDS, group_changed, membership_ending
 
 DISPLAY_NAME_MAX_LENGTH = Profile._meta.get_field("display_name").max_length
 AVATAR_URL_MAX_LENGTH = Profile._meta.get_field("avatar_url").max_length
@@ -117,6 +117,25 @@ def _notify(group_id: int, kind: str, user_id: int | None) -> None:
             sender=FriendGroup, group_id=group_id, kind=kind, user_id=user_id
         )
     )
+
+
+def _membership_ending(group_id: int, user_id: int, kind: str) -> None:
+    """Ask the higher apps whether a traveller may stop travelling with the group now
+    (``membership_ending``): one of them raises its refusal when its rule says no."""
+    membership_ending.send(sender=Membership, group_id=group_id, user_id=user_id, kind=kind)
+
+
+@transaction.atomic
+def membership_end_check(*, group_id: int, user_id: int, kind: str) -> DomainError | None:
+    """What leaving (``member_left``) or being removed (``member_removed``) would be
+    refused with right now, or None: the leave and remove pages say it before anyone
+    confirms. The same receivers as the real change, in a transaction that writes nothing."""
+    _lock_group(group_id)
+    try:
+        _membership_ending(group_id, user_id, kind)
+    except DomainError as refusal:
+        return refusal
+    return None
 
 
 def _lock_group(group_id: int) -> FriendGroup:
@@ -431,6 +450,8 @@ def membership_remove(*, group_id: int, by, user_id: int) -> Membership:
     membership = _other_membership(group, user_id)
     if membership.status not in (Membership.Status.ACTIVE, Membership.Status.PENDING):
         raise MemberNotFound()
+    if membership.is_active:
+        _membership_ending(group.pk, user_id, "member_removed")
     membership.status = Membership.Status.REMOVED
     membership.save(update_fields=["status", "updated_at"])
     _notify(group.pk, "member_removed", user_id)
@@ -453,6 +474,8 @@ def membership_leave(*, group_id: int, user) -> Membership:
         if others.exists():
             raise OrganiserMustHandOver()
         membership.role = Membership.Role.MEMBER
+    if membership.is_active:
+        _membership_ending(group.pk, user.pk, "member_left")
     membership.status = Membership.Status.LEFT
     membership.save(update_fields=["status", "role", "updated_at"])
     _notify(group.pk, "member_left", user.pk)

@@ -27,3 +27,10 @@ group_changed = Signal()
 # higher apps anonymise what they hold about the person (their bookings' financial
 # records are kept, without the name).
 user_anonymising = Signal()
+
+# Sent inside the transaction that is about to end someone's membership (``kind``:
+# ``member_left`` or ``member_removed``), with ``group_id`` and ``user_id``, the group's row
+# locked. A higher app whose rule forbids it (a checkout under way, a valid ticket) raises
+# its domain error: nothing is written, the door shows the refusal. Receivers take the
+# locks they need after the group's (core/locking.py).
+membership_ending = Signal()

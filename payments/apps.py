@@ -6,7 +6,12 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from core import jobs
-        from payments import deadlines, tasks
+        from groups.signals import membership_ending
+        from payments import deadlines, receivers, tasks
+
+        membership_ending.connect(
+            receivers.on_membership_ending, dispatch_uid="payments.membership_ending"
+        )
 
         # The worker: payment deadlines are applied with nobody online (go ahead, cancel,
         # grace), half-done confirmations and refunds resumed; the unpaid are reminded.

@@ -119,3 +119,16 @@ class PayLinkInvalid(DomainError):
     code = "pay_link_invalid"
     status = 404
     default_message = _("This payment link is not valid.")
+
+
+class TravellersFixed(DomainError):
+    """A checkout is under way: its travellers are the ones it started with until it ends,
+    so nobody is charged for, or given a ticket to, a trip they have left."""
+
+    code = "travellers_fixed"
+    status = 409
+    default_message = _(
+        "Checkout has started: the travellers are fixed until it ends. If a share is not "
+        "paid by the deadline, the organiser's rule for the deadline applies; the organiser "
+        "can also cancel the checkout (nobody is charged)."
+    )
