@@ -7,7 +7,6 @@ on connect, every change as an event with the trip's version, presence, heartbea
 """
 
 import datetime as dt
-import json
 import logging
 import time
 
@@ -22,6 +21,7 @@ from django.utils.translation import gettext as _
 from booking import live, plan, plan_selectors
 from booking.models import Departure, TripPresence
 from core.errors import DomainError
+from core.json_input import json_loads_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class TripConsumer(LiveConsumer):
             await self._error(None, "message_too_large", _("That message is too large."))
             return
         try:
-            command = json.loads(text_data)
+            command = json_loads_bounded(text_data)  # a too deep one is a ValueError too
         except ValueError:
             await self._error(None, "malformed", _("That message is not valid JSON."))
             return
