@@ -8,7 +8,6 @@ on connect, every change as an event with the trip's version, presence, heartbea
 ``DepartureConsumer`` (``/ws/departures/<id>/``): anyone; seat availability only.
 """
 
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ from booking.models import Departure
 from booking.plan_serializers import WatchDepartureSerializer
 from core.api_errors import invalid_input
 from core.errors import DomainError
+from core.json_input import json_loads_bounded
 from core.websocket_auth import SessionEnded, session_check
 
 logger = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ class TripConsumer(LiveConsumer):
             await self._error(None, "message_too_large", _("That message is too large."))
             return
         try:
-            command = json.loads(text_data)
+            command = json_loads_bounded(text_data)  # a too deep one is a ValueError too
         except ValueError:
             await self._error(None, "malformed", _("That message is not valid JSON."))
             return

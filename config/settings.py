@@ -6,17 +6,25 @@ With no environment at all you get the embedded defaults: a SQLite file under
 default, in the README's *Configuration* section.
 """
 
+import datetime as dt
+import ipaddress
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
+
+from core.install_secret import secret_key_read_or_create
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+VAR_DIR = Path(env.str("SIDEBYSIDE_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite file, local state
 
 _secret_key = env.str("DJANGO_SECRET_KEY", default="")
 if not _secret_key:
@@ -25,17 +33,15 @@ if not _secret_key:
             "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off "
             "(the run and test commands set DJANGO_DEBUG=1 for local use)."
         )
-    # Only ever used with DEBUG on, on a developer's machine.
-    _secret_key = "django-insecure-local-development-only-key-not-for-production"  # noqa: S105
+    # A local install's own key, made on first start (never a constant: a published key
+    # would let anyone sign pay links for a demo reachable from elsewhere).
+    _secret_key = secret_key_read_or_create(VAR_DIR / "secret_key")
 SECRET_KEY = _secret_key
 
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
 )
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
-
-VAR_DIR = Path(env.str("SIDEBYSIDE_VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite file, local state
 
 INSTALLED_APPS = [
     "daphne",
@@ -50,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",  # locks out repeated failed logins (the admin's, see AXES_* below)
     # Ours, lowest layer first (see docs/architecture.md).
     "core",
     "groups",
@@ -68,6 +75,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy (Django's, with the origins of the settings read per
+    # response) and Permissions-Policy headers; see docs/security.md.
+    "core.security_headers.ContentSecurityPolicyMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -77,6 +88,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -93,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",  # {{ csp_nonce }}
             ],
         },
     },
@@ -221,6 +235,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 AUTHENTICATION_BACKENDS = [
+    # First, as django-axes asks: refuses a locked-out client before any password check.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",  # the admin's operators
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -328,7 +344,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's, bounded in depth and size (SIDEBYSIDE["JSON_MAX_DEPTH" | "JSON_MAX_BYTES"]).
+    "DEFAULT_PARSER_CLASSES": ["core.json_input.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -404,6 +421,10 @@ SIDEBYSIDE = {
     # A payment started but not authorised within this many seconds (no card given, a tab
     # closed before the card) frees its shares for anyone to pay (its intent cancelled).
     "PAYMENT_START_TIMEOUT_SECONDS": env.int("PAYMENT_START_TIMEOUT_SECONDS", default=600),
+    # JSON from clients (REST bodies, websocket frames): deeper nesting is refused before
+    # decoding (Python decodes it by recursion), and a larger REST body before reading it.
+    "JSON_MAX_DEPTH": env.int("JSON_MAX_DEPTH", default=32),
+    "JSON_MAX_BYTES": env.int("JSON_MAX_BYTES", default=262_144),
     # Where the site is, for links in e-mails (pay links): scheme and host, no slash.
     "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),
 }
@@ -424,13 +445,73 @@ if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
 # The health check must answer plain HTTP from a load balancer on the private network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
+# Content-Security-Policy for our own content (docs/security.md): our scripts and style
+# sheets, or inline ones carrying the request's nonce. core.security_headers adds the
+# origins of Stripe.js (STRIPE_JS_URL, STRIPE_API_BASE) and Facebook's login dialog and
+# pictures (FACEBOOK_DIALOG_URL, FACEBOOK_GRAPH_URL) from the settings on each response.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],  # 'self' covers ws:/wss: to our own host (CSP level 3)
+    "frame-src": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+# No browser feature the pages do not use (django-permissions-policy). "payment" stays
+# ours and Stripe's: Stripe.js may offer the browser's own payment sheet.
+PERMISSIONS_POLICY = {
+    "accelerometer": [],
+    "camera": [],
+    "display-capture": [],
+    "geolocation": [],
+    "gyroscope": [],
+    "magnetometer": [],
+    "microphone": [],
+    "midi": [],
+    "payment": ["self", "https://js.stripe.com"],
+    "publickey-credentials-get": [],
+    "serial": [],
+    "usb": [],
+    "xr-spatial-tracking": [],
+}
+
+# The client's address for every rate limit and lockout (core/client_address.py): read
+# from CLIENT_ADDRESS_HEADER only when the direct peer is one of TRUSTED_PROXIES
+# (addresses or CIDR networks, e.g. the load balancer's private network), rightmost
+# untrusted hop first. Empty: the header is never read.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is no address or network") from exc
+CLIENT_ADDRESS_HEADER = env.str("CLIENT_ADDRESS_HEADER", default="X-Forwarded-For")
+
+# /admin/login/ (django-axes): after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords from one
+# client address, or for one user name, further tries are refused (429) for
+# ADMIN_LOGIN_COOLOFF_MINUTES; a successful login clears the count. Only failed
+# attempts are stored (no log of successful logins: nobody's address is kept for it).
+AXES_ONLY_ADMIN_SITE = True  # travellers have no password: allauth limits their codes
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_CLIENT_IP_CALLABLE = "core.client_address.client_address"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-axes logs every login at INFO; its warnings (failures, lockouts) are kept.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Facebook -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.http import Http404, HttpResponseServerError
+from django.middleware.csp import get_nonce
 from django.shortcuts import render
 from django.template import loader
 from django.utils import timezone
@@ -85,4 +86,7 @@ def server_error(request):
         return json_server_error(request)
     # Rendered without the request: no context processor, session or database is touched,
     # since any of them may be what just failed.
-    return HttpResponseServerError(loader.get_template("frontend/500.html").render())
+    # The nonce is an attribute of the request (no session, no database): its style sheet
+    # carries it, as the Content-Security-Policy asks.
+    context = {"csp_nonce": get_nonce(request)}
+    return HttpResponseServerError(loader.get_template("frontend/500.html").render(context))

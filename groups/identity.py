@@ -20,6 +20,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from requests import RequestException
 
+from core.client_address import client_address
 from groups import services
 from groups.errors import FacebookTokenRefused, FacebookUnavailable
 from groups.facebook_login.views import FacebookLoginFailed
@@ -31,6 +32,11 @@ FACEBOOK = "facebook"
 
 class AccountAdapter(DefaultAccountAdapter):
     """The e-mail side: allauth's defaults (the signup form creates the profile)."""
+
+    def get_client_ip(self, request) -> str:
+        # allauth's rate limits count by this address: the one every other limit uses
+        # (TRUSTED_PROXIES), not allauth's own reading of X-Forwarded-For.
+        return client_address(request) or super().get_client_ip(request)
 
 
 def _facebook_profile_save(request, sociallogin, user) -> None:

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django_ratelimit import ALL
 from django_ratelimit.core import is_ratelimited
 
+from core.client_address import client_address
 from core.errors import DomainError
 
 ACTIONS = {
@@ -31,7 +32,7 @@ def _key(group: str, request) -> str:
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
-    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+    return f"ip:{client_address(request)}"
 
 
 def rate_limit(request, action: str) -> None:

@@ -17,6 +17,7 @@ from django_ratelimit.core import get_usage
 
 from booking.errors import TripNotFound
 from booking.models import Ticket, Trip
+from core.client_address import client_address
 from groups.models import Membership
 from payments.models import Checkout, Share
 from referrals import tracking
@@ -240,7 +241,7 @@ def click_record(request, *, link_id: int, channel: str, code: str) -> ClickOutc
     is_preview = crawler is not None
     if not is_preview and _same_visit(request, code):
         return ClickOutcome(link_id=link_id, is_preview=False, counted=False, same_visit=True)
-    source = tracking.ip_hash(request.META.get("REMOTE_ADDR", ""))
+    source = tracking.ip_hash(client_address(request))
     row = {
         "link": link_id,
         "visitor": None,

@@ -4,6 +4,11 @@ Playwright's sync API runs an asyncio event loop in the test's thread, which mak
 refuse database calls from that thread ("async unsafe") although they are plain sync
 calls made by the test itself; this variable lets them through. It is set here only, for
 the browser tests.
+
+Every browser context of every test reports Content-Security-Policy violations (the page's
+``securitypolicyviolation`` events and Chromium's own console messages): a test during
+which one was reported fails, so the policy (docs/security.md) is proven to let every page
+work as it is.
 """
 
 import os
@@ -26,6 +31,45 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 
+# Violations reported by any page since the current test started.
+CSP_VIOLATIONS: list[str] = []
+_REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`Content Security Policy violation: ${event.violatedDirective} blocked `
+    + `${event.blockedURI || "inline"} in ${event.sourceFile || event.documentURI}`);
+});
+"""
+
+
+def _on_console(message) -> None:
+    if "Content Security Policy" in message.text:
+        CSP_VIOLATIONS.append(f"{message.location.get('url', '')}: {message.text}")
+
+
+class _ReportingBrowser:
+    """The browser, whose every new context reports CSP violations into CSP_VIOLATIONS."""
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        context.add_init_script(_REPORT_VIOLATIONS)
+        context.on("console", _on_console)
+        return context
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violation():
+    CSP_VIOLATIONS.clear()
+    yield
+    violations, CSP_VIOLATIONS[:] = list(CSP_VIOLATIONS), []
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
+
+
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 # The browser's clock runs in our users' time zone, as Django's does (settings.TIME_ZONE),
@@ -44,7 +88,7 @@ def browser():
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
-        yield browser
+        yield _ReportingBrowser(browser)
         browser.close()
 
 
