@@ -385,7 +385,12 @@ def group_join_public(*, group_id: int, user) -> Membership:
 
 
 def _other_membership(group: FriendGroup, user_id: int) -> Membership:
-    membership = Membership.objects.select_for_update().filter(group=group, user_id=user_id).first()
+    # ``user__pk``, not ``user_id``: the id comes from a URL or a form, and only a lookup on
+    # the key itself knows its range (an id the database cannot hold matches nothing; on
+    # the foreign key column SQLite would raise OverflowError, a 500).
+    membership = (
+        Membership.objects.select_for_update().filter(group=group, user__pk=user_id).first()
+    )
     if membership is None:
         raise MemberNotFound()
     return membership

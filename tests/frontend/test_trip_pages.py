@@ -611,6 +611,23 @@ def test_with_approval_the_joiner_waits_and_the_organiser_approves_or_declines(o
     assert Membership.objects.get(user=other).status == "removed"
 
 
+@pytest.mark.parametrize("action", ["approve", "decline", "remove", "organiser"])
+def test_a_user_id_too_large_for_the_database_is_refused_and_nothing_written(
+    organiser, member, action
+):
+    trip = factories.trip(organiser=organiser, requires_approval=True)
+    factories.member(trip, "Wanda Waiting")
+    before = _snapshot()
+
+    response = client_for(organiser).post(
+        f"/trips/{trip.pk}/members/{action}/", {"user_id": str(2**70)}
+    )
+
+    assert response.status_code == 404
+    assert "That person is not one of the trip" in html(response)
+    assert _snapshot() == before
+
+
 # --- Members' actions -------------------------------------------------------------------------
 
 

@@ -470,6 +470,26 @@ def test_organiser_approves_and_rejects_people_waiting(group, organiser):
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "member_not_found")
 
 
+@pytest.mark.parametrize("action", ["approve", "reject", "remove", "hand-over"])
+@pytest.mark.parametrize("user_id", [2**63, 2**70, 10**30])
+def test_a_user_id_too_large_for_the_database_is_not_found_and_nothing_written(
+    group, organiser, friend, action, user_id
+):
+    services.group_update(group_id=group.pk, by=organiser, requires_approval=True)
+    factories.member(group.trips.get(), "Wanda Waiting")
+    client = client_for(organiser)
+    before = _snapshot()
+
+    if action == "hand-over":
+        url, body = f"/api/groups/{group.pk}/hand-over/", {"user_id": user_id}
+    else:
+        url, body = f"/api/groups/{group.pk}/members/{user_id}/{action}/", None
+    response = client.post(url, body, format="json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "member_not_found")
+    assert _snapshot() == before
+
+
 def test_organiser_removes_a_member_who_cannot_come_back_by_link(group, organiser, friend):
     response = client_for(organiser).post(f"/api/groups/{group.pk}/members/{friend.pk}/remove/")
     assert (response.status_code, response.json()["status"]) == (200, "removed")
