@@ -132,14 +132,21 @@ def _membership(group: FriendGroup, user) -> Membership | None:
     return Membership.objects.select_for_update().filter(group=group, user=user).first()
 
 
+def _outsider_refusal(group: FriendGroup, membership: Membership | None):
+    """What someone who is not an active traveller is told, as ``group_access`` decides
+    what they may see: a group they cannot see (private, or reached by its link only) does
+    not exist for them, so its id tells a stranger nothing; a public group, or one they
+    wait to join, refuses them as a non-member."""
+    waiting = membership is not None and membership.status == Membership.Status.PENDING
+    if group.privacy != FriendGroup.Privacy.PUBLIC and not waiting:
+        return GroupNotFound()
+    return NotMember()
+
+
 def _require_member(group: FriendGroup, user) -> Membership:
     membership = _membership(group, user)
     if membership is None or not membership.is_active:
-        if group.privacy == FriendGroup.Privacy.PRIVATE and (
-            membership is None or membership.status != Membership.Status.PENDING
-        ):
-            raise GroupNotFound()  # a private group does not exist for non-members
-        raise NotMember()
+        raise _outsider_refusal(group, membership)
     return membership
 
 
@@ -374,12 +381,9 @@ def group_join_public(*, group_id: int, user) -> Membership:
     group = _lock_group(group_id)
     if group.privacy != FriendGroup.Privacy.PUBLIC:
         membership = _membership(group, user)
-        if membership is None and group.privacy == FriendGroup.Privacy.PRIVATE:
-            raise GroupNotFound()
-        if membership is None or membership.status not in (
-            Membership.Status.ACTIVE,
-            Membership.Status.PENDING,
-        ):
+        if membership is None:
+            raise GroupNotFound()  # private or link: not there for a stranger
+        if membership.status not in (Membership.Status.ACTIVE, Membership.Status.PENDING):
             raise GroupNotJoinable()
     return _join(group, user, invitation=None)
 
@@ -452,7 +456,7 @@ def membership_leave(*, group_id: int, user) -> Membership:
         Membership.Status.ACTIVE,
         Membership.Status.PENDING,
     ):
-        raise GroupNotFound() if group.privacy == FriendGroup.Privacy.PRIVATE else NotMember()
+        raise _outsider_refusal(group, membership)
     if membership.is_organiser:
         others = group.memberships.filter(status=Membership.Status.ACTIVE).exclude(pk=membership.pk)
         if others.exists():

@@ -456,6 +456,38 @@ def test_a_stranger_joins_a_public_group_but_not_a_private_one(organiser, group)
     assert not Membership.objects.filter(group=group, user=stranger).exists()
 
 
+def test_a_link_group_answers_a_stranger_as_a_group_that_does_not_exist(organiser, friend):
+    link_group = factories.trip(organiser=organiser, privacy="link").group
+    missing_id = FriendGroup.objects.order_by("-pk").first().pk + 100
+    stranger = client_for(factories.user("Sam Stranger"))
+    calls = [
+        ("patch", "{id}/", {"name": "Mine now"}),
+        ("get", "{id}/invitations/", None),
+        ("post", "{id}/invitations/", {"channel": "link"}),
+        ("post", "{id}/join/", None),
+        ("post", "{id}/leave/", None),
+        ("post", "{id}/hand-over/", {"user_id": friend.pk}),
+        ("patch", "{id}/me/", {"shares_details": True}),
+        ("post", f"{{id}}/members/{organiser.pk}/approve/", None),
+        ("post", f"{{id}}/members/{organiser.pk}/reject/", None),
+        ("post", f"{{id}}/members/{organiser.pk}/remove/", None),
+    ]
+    before = _snapshot()
+
+    for method, tail, body in calls:
+        answers = [
+            getattr(stranger, method)(
+                "/api/groups/" + tail.format(id=group_id), body, format="json"
+            )
+            for group_id in (link_group.pk, missing_id)
+        ]
+        assert [(a.status_code, a.json()) for a in answers] == [
+            (404, answers[1].json()),
+            (404, answers[1].json()),
+        ], (method, tail)
+    assert _snapshot() == before
+
+
 def test_organiser_approves_and_rejects_people_waiting(group, organiser):
     services.group_update(group_id=group.pk, by=organiser, requires_approval=True)
     waiting = [factories.member(group.trips.get()) for _ in range(2)]
