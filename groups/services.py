@@ -25,7 +25,7 @@ from groups.errors import (
     RemovedFromGroup,
 )
 from groups.models import FriendGroup, Invitation, Membership, Profile
-from groups.selectors import hash_token, invitation_check, invitation_validate
+from groups.selectors import hash_token, invitation_check, invitation_validate, user_owns_address
 from groups.signals import GROUP_EVENT_KINDS, group_changed
 
 DISPLAY_NAME_MAX_LENGTH = Profile._meta.get_field("display_name").max_length
@@ -352,13 +352,25 @@ def invitation_accept(*, token: str, user) -> Membership:
     """``user`` joins the group of the invitation behind ``token``.
 
     Refused, writing nothing, for an unknown, forged, expired, revoked or used-up
-    invitation, one sent to someone else, a full group, or someone the organiser removed.
+    invitation, one sent to someone else (another account, or an address ``user`` has not
+    confirmed), a full group, or someone the organiser removed.
     """
     invitation = invitation_check(token=token)
     group = _lock_group(invitation.group_id)
     invitation = invitation_check(token=token, for_update=True)  # again, under the lock
     if invitation.invitee_id is not None and invitation.invitee_id != user.pk:
         raise InvitationForSomeoneElse()
+    # An invitation sent to an address is for whoever reads mail there: a forwarded or
+    # leaked link is not enough (the link is not a key to the trip; the address is).
+    if invitation.invitee_email and not user_owns_address(
+        user=user, email=invitation.invitee_email
+    ):
+        raise InvitationForSomeoneElse(
+            _(
+                "This invitation was sent to another e-mail address. Log in with that "
+                "address, or ask the organiser for a link of your own."
+            )
+        )
     return _join(group, user, invitation=invitation)
 
 

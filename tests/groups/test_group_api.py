@@ -276,6 +276,48 @@ def test_someone_else_cannot_accept_a_personal_invitation(group, organiser):
     assert _snapshot() == before
 
 
+def _person_with_address(email: str, *, verified: bool = True):
+    from allauth.account.models import EmailAddress
+
+    person = factories.user(email=email)
+    EmailAddress.objects.create(user=person, email=email, verified=verified, primary=True)
+    return person
+
+
+def test_an_email_invitation_is_used_by_the_owner_of_its_verified_address(group, organiser):
+    _invitation, token = _link(
+        group, organiser, channel="email", invitee_email="chloe@example.test"
+    )
+    chloe = _person_with_address("Chloe@Example.test")
+
+    response = client_for(chloe).post(f"/api/join/{token}/")
+
+    assert (response.status_code, response.json()["status"]) == (201, "active")
+
+
+@pytest.mark.parametrize(
+    "address, verified",
+    [("mallory@example.test", True), ("chloe@example.test", False)],
+    ids=["another address", "the address, not confirmed"],
+)
+def test_an_email_invitation_is_refused_to_anyone_else_holding_its_token(
+    group, organiser, address, verified
+):
+    _invitation, token = _link(
+        group, organiser, channel="email", invitee_email="chloe@example.test"
+    )
+    holder = _person_with_address(address, verified=verified)
+    before = _snapshot()
+
+    response = client_for(holder).post(f"/api/join/{token}/")
+
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "invitation_for_someone_else"
+    assert "autre adresse e-mail" in error["message"]  # French by default
+    assert _snapshot() == before
+
+
 # --- Links: preview, join, refusals ----------------------------------------------------------
 
 
