@@ -574,6 +574,10 @@ REFERRALS = {
     # Clicks counted per link from one source (address hash); past it a click is not
     # counted, the source is flagged and the day's rollup counts it once.
     "CLICK_RATE": env.str("REFERRAL_CLICK_RATE", default="30/m"),
+    # Clicks counted from one source across all links, a minute and a day: past either, the
+    # same as past CLICK_RATE on the link where it happened.
+    "CLICK_SOURCE_RATE": env.str("REFERRAL_CLICK_SOURCE_RATE", default="60/m"),
+    "CLICK_SOURCE_DAY_RATE": env.str("REFERRAL_CLICK_SOURCE_DAY_RATE", default="300/d"),
     # The rollup job recomputes this many days (today included), this often.
     "ROLLUP_DAYS": env.int("REFERRAL_ROLLUP_DAYS", default=2),
     "ROLLUP_EVERY_SECONDS": env.float("REFERRAL_ROLLUP_EVERY_SECONDS", default=300.0),

@@ -14,7 +14,7 @@ from core.serializers import ErrorSerializer
 _ERROR_DESCRIPTIONS = {
     400: "Invalid input",
     403: "Not logged in (not_authenticated), or not allowed (not_organiser, not_member, …)",
-    404: "Not found, or not visible to you (a private trip is not found for a stranger)",
+    404: "Not found, or not visible to you (a private or link trip is not found for a stranger)",
     409: "Conflicts with the current state (group_full, organiser_must_hand_over, …)",
     410: "The invitation was real but cannot be used any more (expired, revoked, used up)",
     429: "Too many tries in a short time (rate_limited)",

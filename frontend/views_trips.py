@@ -385,6 +385,7 @@ def join(request, token: str):
         "member_count": len(members),
         "spots_left": max(group.max_members - len(members), 0),
         "join_path": request.path,
+        "for_an_address": bool(invitation.invitee_email),
         "error": error,
     }
     return render(request, "frontend/trips/join.html", context, status=status)

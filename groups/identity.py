@@ -2,7 +2,8 @@
 
 - The Facebook app comes from ``FACEBOOK_APP_ID``/``FACEBOOK_APP_SECRET``, read on every
   request (never the database), so the sandbox and the tests can point it elsewhere.
-- A signup, or any Facebook login, creates or refreshes the ``Profile``.
+- A confirmed e-mail address, or any Facebook login, creates or refreshes the
+  ``Profile`` (a name typed at signup counts only once the address is confirmed there).
 - A failed Facebook login is one clear page, with the status that says what happened
   (503 Facebook unreachable, 400 refused), never a 500.
 """
@@ -24,6 +25,7 @@ from core.client_address import client_address
 from groups import services
 from groups.errors import FacebookTokenRefused, FacebookUnavailable
 from groups.facebook_login.views import FacebookLoginFailed
+from groups.forms import signup_profile_create
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,16 @@ FACEBOOK = "facebook"
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """The e-mail side: allauth's defaults (the signup form creates the profile)."""
+    """The e-mail side: allauth's defaults (the profile is made when the address is
+    confirmed: ``email_confirmed_profile_create``)."""
+
+
+def email_confirmed_profile_create(sender, request, email_address, **kwargs) -> None:
+    """allauth's ``email_confirmed``, sent whichever way the address was proved (the
+    signup's code, or a login code sent to an address never confirmed): the profile is made
+    now, never before, with the signup's name only in the browser that signed up (see
+    ``groups.forms``). Connected in ``GroupsConfig.ready``."""
+    signup_profile_create(request, user=email_address.user)
 
     def get_client_ip(self, request) -> str:
         # allauth's rate limits count by this address: the one every other limit uses

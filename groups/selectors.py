@@ -181,6 +181,14 @@ def group_invitations(*, group: FriendGroup) -> list[Invitation]:
     return list(group.invitations.select_related("invitee__profile").order_by("-created_at"))
 
 
+def user_owns_address(*, user, email: str) -> bool:
+    """Whether ``user`` proved they read mail at ``email`` (an address confirmed by a
+    code, compared without case). One query."""
+    from allauth.account.models import EmailAddress
+
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
+
+
 def hash_token(token: str) -> str:
     """Invitations store the SHA-256 of their token, never the token."""
     return hashlib.sha256(token.encode()).hexdigest()

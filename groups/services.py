@@ -25,7 +25,7 @@ from groups.errors import (
     RemovedFromGroup,
 )
 from groups.models import FriendGroup, Invitation, Membership, Profile
-from groups.selectors import hash_token, invitation_check, invitation_validate
+from groups.selectors import hash_token, invitation_check, invitation_validate, user_owns_address
 from groups.signals import GROUP_EVENT_KINDS, group_changed, membership_ending
 
 DISPLAY_NAME_MAX_LENGTH = Profile._meta.get_field("display_name").max_length
@@ -151,14 +151,21 @@ def _membership(group: FriendGroup, user) -> Membership | None:
     return Membership.objects.select_for_update().filter(group=group, user=user).first()
 
 
+def _outsider_refusal(group: FriendGroup, membership: Membership | None):
+    """What someone who is not an active traveller is told, as ``group_access`` decides
+    what they may see: a group they cannot see (private, or reached by its link only) does
+    not exist for them, so its id tells a stranger nothing; a public group, or one they
+    wait to join, refuses them as a non-member."""
+    waiting = membership is not None and membership.status == Membership.Status.PENDING
+    if group.privacy != FriendGroup.Privacy.PUBLIC and not waiting:
+        return GroupNotFound()
+    return NotMember()
+
+
 def _require_member(group: FriendGroup, user) -> Membership:
     membership = _membership(group, user)
     if membership is None or not membership.is_active:
-        if group.privacy == FriendGroup.Privacy.PRIVATE and (
-            membership is None or membership.status != Membership.Status.PENDING
-        ):
-            raise GroupNotFound()  # a private group does not exist for non-members
-        raise NotMember()
+        raise _outsider_refusal(group, membership)
     return membership
 
 
@@ -364,13 +371,25 @@ def invitation_accept(*, token: str, user) -> Membership:
     """``user`` joins the group of the invitation behind ``token``.
 
     Refused, writing nothing, for an unknown, forged, expired, revoked or used-up
-    invitation, one sent to someone else, a full group, or someone the organiser removed.
+    invitation, one sent to someone else (another account, or an address ``user`` has not
+    confirmed), a full group, or someone the organiser removed.
     """
     invitation = invitation_check(token=token)
     group = _lock_group(invitation.group_id)
     invitation = invitation_check(token=token, for_update=True)  # again, under the lock
     if invitation.invitee_id is not None and invitation.invitee_id != user.pk:
         raise InvitationForSomeoneElse()
+    # An invitation sent to an address is for whoever reads mail there: a forwarded or
+    # leaked link is not enough (the link is not a key to the trip; the address is).
+    if invitation.invitee_email and not user_owns_address(
+        user=user, email=invitation.invitee_email
+    ):
+        raise InvitationForSomeoneElse(
+            _(
+                "This invitation was sent to another e-mail address. Log in with that "
+                "address, or ask the organiser for a link of your own."
+            )
+        )
     return _join(group, user, invitation=invitation)
 
 
@@ -393,18 +412,20 @@ def group_join_public(*, group_id: int, user) -> Membership:
     group = _lock_group(group_id)
     if group.privacy != FriendGroup.Privacy.PUBLIC:
         membership = _membership(group, user)
-        if membership is None and group.privacy == FriendGroup.Privacy.PRIVATE:
-            raise GroupNotFound()
-        if membership is None or membership.status not in (
-            Membership.Status.ACTIVE,
-            Membership.Status.PENDING,
-        ):
+        if membership is None:
+            raise GroupNotFound()  # private or link: not there for a stranger
+        if membership.status not in (Membership.Status.ACTIVE, Membership.Status.PENDING):
             raise GroupNotJoinable()
     return _join(group, user, invitation=None)
 
 
 def _other_membership(group: FriendGroup, user_id: int) -> Membership:
-    membership = Membership.objects.select_for_update().filter(group=group, user_id=user_id).first()
+    # ``user__pk``, not ``user_id``: the id comes from a URL or a form, and only a lookup on
+    # the key itself knows its range (an id the database cannot hold matches nothing; on
+    # the foreign key column SQLite would raise OverflowError, a 500).
+    membership = (
+        Membership.objects.select_for_update().filter(group=group, user__pk=user_id).first()
+    )
     if membership is None:
         raise MemberNotFound()
     return membership
@@ -468,7 +489,7 @@ def membership_leave(*, group_id: int, user) -> Membership:
         Membership.Status.ACTIVE,
         Membership.Status.PENDING,
     ):
-        raise GroupNotFound() if group.privacy == FriendGroup.Privacy.PRIVATE else NotMember()
+        raise _outsider_refusal(group, membership)
     if membership.is_organiser:
         others = group.memberships.filter(status=Membership.Status.ACTIVE).exclude(pk=membership.pk)
         if others.exists():

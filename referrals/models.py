@@ -158,6 +158,9 @@ class Click(models.Model):
     at = models.DateTimeField(db_index=True)
     is_preview = models.BooleanField(default=False)
     flagged = models.BooleanField(default=False)
+    # The visitor was made by this click (a browser that brought no visitor key): the
+    # rollup counts such clicks once per source, link and day.
+    new_visitor = models.BooleanField(default=False)
     # HMAC-SHA256 of the address under the day's salt: never the address itself.
     ip_hash = models.CharField(max_length=64)
     user_agent_family = models.CharField(max_length=40, blank=True)

@@ -6,9 +6,11 @@ clicks and writes each (link, day) with one upsert: running it twice, or in two 
 once, leaves the same rows. Older days do not change (clicks are only ever added now).
 ``rollup(days=N)`` rebuilds further back, e.g. after restoring clicks.
 
-A source (one address hash: the same address on the same day) that went past the click
-rate limit on a link has a ``flagged`` row; all its clicks on that link that day count as
-one visit and one visitor, so a script cannot inflate a sharer's numbers.
+A source (one address hash: the same address on the same day) that went past a click
+rate limit has a ``flagged`` row on the link; all its clicks on that link that day count
+as one visit and one visitor. Below the limits, the visitors made by their own click
+(browsers with no visitor key) count once per source, link and day: a script that drops
+its cookies cannot inflate a sharer's numbers either.
 
 Each row also carries its link's channel, destination (the trip's) and sharer, and the
 link's share intents that day, so the dashboard groups rollups alone (docs/referrals.md,
@@ -51,7 +53,12 @@ def rollup(*, days: int | None = None, today: dt.date | None = None) -> int:
     # flooding source. The link's channel, destination and sharer are copied onto the row.
     # The flooded links are excluded from the visit counts by their ids alone (a plain IN,
     # hashed by PostgreSQL), not by an OR of (link, sources) tested on every click.
+    # Visitors made by their click (browsers that brought no key: ``new_visitor``) count
+    # once per source: N of them from one address on a link that day are one visit and
+    # one visitor, so a script that drops its cookies inflates nothing. Visits and
+    # visitors = those of browsers that came back with their key + the new ones' sources.
     plain = Q(is_preview=False, flagged=False) & ~Q(link_id__in=flooded_links)
+    plain_new = plain & Q(new_visitor=True)
     rows = (
         clicks.values(*copies)
         .annotate(
@@ -59,20 +66,26 @@ def rollup(*, days: int | None = None, today: dt.date | None = None) -> int:
             flagged_n=Count("pk", filter=Q(flagged=True)),
             plain_visits=Count("pk", filter=plain),
             plain_visitors=Count("visitor", filter=plain, distinct=True),
+            new_visits=Count("pk", filter=plain_new),
+            new_visitors=Count("visitor", filter=plain_new, distinct=True),
+            new_sources=Count("ip_hash", filter=plain_new, distinct=True),
         )
         .order_by("link_id", "day")
     )
     # The flooded links' visits, counted here: each flooding source once that day, the
-    # other clicks as usual. Few rows (the rate limit stops storing a source's clicks).
+    # other clicks as above. Few rows (the rate limit stops storing a source's clicks).
     visits: dict[tuple, int] = defaultdict(int)
     visitors: dict[tuple, set] = defaultdict(set)
-    sources: dict[tuple, set] = defaultdict(set)
-    for link_id, day, source, visitor_id in clicks.filter(
+    made: dict[tuple, set] = defaultdict(set)  # visitors made by their click
+    sources: dict[tuple, set] = defaultdict(set)  # flooding sources, and new visitors'
+    for link_id, day, source, visitor_id, new_visitor in clicks.filter(
         link_id__in=flooded_links, is_preview=False, flagged=False
-    ).values_list("link_id", "day", "ip_hash", "visitor_id"):
+    ).values_list("link_id", "day", "ip_hash", "visitor_id", "new_visitor"):
         key = (link_id, day)
-        if (link_id, source, day) in flooded:
+        if (link_id, source, day) in flooded or new_visitor:
             sources[key].add(source)
+            if new_visitor:
+                made[key].add(visitor_id)
         else:
             visits[key] += 1
             if visitor_id is not None:
@@ -91,10 +104,19 @@ def rollup(*, days: int | None = None, today: dt.date | None = None) -> int:
     for row in rows:
         key = (row["link_id"], row["day"])
         flood = len(sources.get(key, ()))
+        returning = len(visitors.get(key, set()) - made.get(key, set()))
         rollups[key] = rollup_row = new_row(row)
         rollup_row.previews = row["previews"]
-        rollup_row.visits = row["plain_visits"] + visits.get(key, 0) + flood
-        rollup_row.unique_visitors = row["plain_visitors"] + len(visitors.get(key, ())) + flood
+        rollup_row.visits = (
+            row["plain_visits"]
+            - row["new_visits"]
+            + row["new_sources"]
+            + visits.get(key, 0)
+            + flood
+        )
+        rollup_row.unique_visitors = (
+            row["plain_visitors"] - row["new_visitors"] + row["new_sources"] + returning + flood
+        )
         rollup_row.flagged = row["flagged_n"]
     # Presses of the share buttons, on the same rows (a day with presses and no click has
     # its own), so the dashboard reads them with the clicks.

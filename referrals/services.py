@@ -200,14 +200,32 @@ class ClickOutcome:
     new_to_browser: bool = False
 
 
+# Each click counts against every limit (group, what it counts per, its setting): one
+# source on one link; one source across all links, a minute and a day (the hash itself
+# changes with the day).
+_CLICK_LIMITS = (
+    ("sidebyside.referral_click", "link", "CLICK_RATE"),
+    ("sidebyside.referral_click_source", "source", "CLICK_SOURCE_RATE"),
+    ("sidebyside.referral_click_source_day", "source", "CLICK_SOURCE_DAY_RATE"),
+)
+
+
 def _flood_usage(request, *, link_id: int, source: str) -> dict | None:
-    return get_usage(
-        request,
-        group="sidebyside.referral_click",
-        key=lambda _group, _request: f"{link_id}:{source}",
-        rate=settings.REFERRALS["CLICK_RATE"],
-        increment=True,
-    )
+    """The usage of the first limit this click goes past (``should_limit``), else of the
+    last one; None when rate limiting is off."""
+    keys = {"link": f"{link_id}:{source}", "source": source}
+    found = None
+    for group, per, setting in _CLICK_LIMITS:
+        usage = get_usage(
+            request,
+            group=group,
+            key=lambda _group, _request, key=keys[per]: key,
+            rate=settings.REFERRALS[setting],
+            increment=True,
+        )
+        if usage is not None and (found is None or not found["should_limit"]):
+            found = usage
+    return found
 
 
 def visit_seconds() -> int:
@@ -232,10 +250,14 @@ def click_record(request, *, link_id: int, channel: str, code: str) -> ClickOutc
     A crawler's fetch is a preview, never a visitor. A browser that had a click counted
     on this link within ``visit_seconds()`` (its ``sbs_visit`` cookie, set by the door
     for a counted click) is on the same visit: nothing is written, nothing read. Past
-    ``REFERRALS["CLICK_RATE"]`` from one source (address hash) on one link, clicks are no
-    longer counted: the first one over writes a single ``flagged`` row and the rollup then
-    counts that source once for the day (``referrals.rollups``). A counted click is one
-    INSERT (after the visitor's SELECT, or its INSERT for a browser never seen)."""
+    ``REFERRALS["CLICK_RATE"]`` from one source (address hash) on one link, or past
+    ``CLICK_SOURCE_RATE`` / ``CLICK_SOURCE_DAY_RATE`` from one source on all links, clicks
+    are no longer counted: the first one over writes a single ``flagged`` row and the
+    rollup then counts that source once on that link for the day (``referrals.rollups``).
+    A click that made its visitor (a browser never seen, or one that dropped its cookies)
+    says so (``new_visitor``): the rollup counts those once per source, link and day. A
+    counted click is one INSERT (after the visitor's SELECT, or its INSERT for a browser
+    never seen)."""
     user_agent = request.META.get("HTTP_USER_AGENT", "")
     crawler = tracking.crawler_name(user_agent)
     is_preview = crawler is not None
@@ -249,6 +271,7 @@ def click_record(request, *, link_id: int, channel: str, code: str) -> ClickOutc
         "at": timezone.now(),
         "is_preview": is_preview,
         "flagged": False,
+        "new_visitor": False,
         "ip_hash": source,
         "user_agent_family": (crawler or tracking.user_agent_family(user_agent))[:40],
     }
@@ -264,7 +287,9 @@ def click_record(request, *, link_id: int, channel: str, code: str) -> ClickOutc
         return ClickOutcome(link_id=link_id, is_preview=True)
     consent = consent_of(request)
     visitor, new_to_browser = _visitor_for(request, consent)
-    _insert(Click, row | {"visitor": visitor.pk})
+    # A visitor made by this click: the rollup counts such visitors once per source, link
+    # and day, so a script that drops its cookies is not a new visitor each time.
+    _insert(Click, row | {"visitor": visitor.pk, "new_visitor": new_to_browser})
     return ClickOutcome(
         link_id=link_id, is_preview=False, visitor=visitor, new_to_browser=new_to_browser
     )

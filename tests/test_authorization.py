@@ -13,6 +13,7 @@ Pages can join the table later: add their rows (the client is Django's, so a pag
 as it would to a browser) and their prefix to ``CHECKED_PREFIXES``.
 """
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -651,6 +652,14 @@ STAFF_ROUTES = [
 
 ROUTES = ROUTES + PAGE_ROUTES + PAY_ROUTES + STAFF_ROUTES
 ROWS = [row for route in ROUTES for row in route.rows()]
+# A link trip is reached through its invitation only: to anyone outside it every route
+# answers as for a private trip (a 404, never a 403 that would tell that the id exists),
+# while its link still opens the join page.
+ROWS += [
+    dataclasses.replace(row, world="link")
+    for row in ROWS
+    if row.world == "private" and row.role in ("anonymous", "stranger")
+]
 ROUTES_COVERED = {(row.name, row.method) for row in ROWS}
 
 

@@ -624,6 +624,39 @@ def test_with_approval_the_joiner_waits_and_the_organiser_approves_or_declines(o
     assert Membership.objects.get(user=other).status == "removed"
 
 
+def test_an_email_invitation_says_whom_it_is_for_and_refuses_anyone_else(organiser, stranger):
+    trip = factories.trip(organiser=organiser)
+    token = _link(trip, organiser, channel="email", invitee_email="chloe@example.test")
+    before = _snapshot()
+
+    page = client_for(stranger).get(f"/join/{token}/")
+    refused = client_for(stranger).post(f"/join/{token}/")
+
+    assert page.status_code == 200
+    assert "This invitation was sent to one e-mail address" in html(page)
+    assert refused.status_code == 403
+    assert "sent to another e-mail address" in html(refused)
+    assert "ask the organiser" in html(refused)
+    assert _snapshot() == before
+
+
+@pytest.mark.parametrize("action", ["approve", "decline", "remove", "organiser"])
+def test_a_user_id_too_large_for_the_database_is_refused_and_nothing_written(
+    organiser, member, action
+):
+    trip = factories.trip(organiser=organiser, requires_approval=True)
+    factories.member(trip, "Wanda Waiting")
+    before = _snapshot()
+
+    response = client_for(organiser).post(
+        f"/trips/{trip.pk}/members/{action}/", {"user_id": str(2**70)}
+    )
+
+    assert response.status_code == 404
+    assert "That person is not one of the trip" in html(response)
+    assert _snapshot() == before
+
+
 # --- Members' actions -------------------------------------------------------------------------
 
 

@@ -276,6 +276,48 @@ def test_someone_else_cannot_accept_a_personal_invitation(group, organiser):
     assert _snapshot() == before
 
 
+def _person_with_address(email: str, *, verified: bool = True):
+    from allauth.account.models import EmailAddress
+
+    person = factories.user(email=email)
+    EmailAddress.objects.create(user=person, email=email, verified=verified, primary=True)
+    return person
+
+
+def test_an_email_invitation_is_used_by_the_owner_of_its_verified_address(group, organiser):
+    _invitation, token = _link(
+        group, organiser, channel="email", invitee_email="chloe@example.test"
+    )
+    chloe = _person_with_address("Chloe@Example.test")
+
+    response = client_for(chloe).post(f"/api/join/{token}/")
+
+    assert (response.status_code, response.json()["status"]) == (201, "active")
+
+
+@pytest.mark.parametrize(
+    "address, verified",
+    [("mallory@example.test", True), ("chloe@example.test", False)],
+    ids=["another address", "the address, not confirmed"],
+)
+def test_an_email_invitation_is_refused_to_anyone_else_holding_its_token(
+    group, organiser, address, verified
+):
+    _invitation, token = _link(
+        group, organiser, channel="email", invitee_email="chloe@example.test"
+    )
+    holder = _person_with_address(address, verified=verified)
+    before = _snapshot()
+
+    response = client_for(holder).post(f"/api/join/{token}/")
+
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "invitation_for_someone_else"
+    assert "autre adresse e-mail" in error["message"]  # French by default
+    assert _snapshot() == before
+
+
 # --- Links: preview, join, refusals ----------------------------------------------------------
 
 
@@ -456,6 +498,38 @@ def test_a_stranger_joins_a_public_group_but_not_a_private_one(organiser, group)
     assert not Membership.objects.filter(group=group, user=stranger).exists()
 
 
+def test_a_link_group_answers_a_stranger_as_a_group_that_does_not_exist(organiser, friend):
+    link_group = factories.trip(organiser=organiser, privacy="link").group
+    missing_id = FriendGroup.objects.order_by("-pk").first().pk + 100
+    stranger = client_for(factories.user("Sam Stranger"))
+    calls = [
+        ("patch", "{id}/", {"name": "Mine now"}),
+        ("get", "{id}/invitations/", None),
+        ("post", "{id}/invitations/", {"channel": "link"}),
+        ("post", "{id}/join/", None),
+        ("post", "{id}/leave/", None),
+        ("post", "{id}/hand-over/", {"user_id": friend.pk}),
+        ("patch", "{id}/me/", {"shares_details": True}),
+        ("post", f"{{id}}/members/{organiser.pk}/approve/", None),
+        ("post", f"{{id}}/members/{organiser.pk}/reject/", None),
+        ("post", f"{{id}}/members/{organiser.pk}/remove/", None),
+    ]
+    before = _snapshot()
+
+    for method, tail, body in calls:
+        answers = [
+            getattr(stranger, method)(
+                "/api/groups/" + tail.format(id=group_id), body, format="json"
+            )
+            for group_id in (link_group.pk, missing_id)
+        ]
+        assert [(a.status_code, a.json()) for a in answers] == [
+            (404, answers[1].json()),
+            (404, answers[1].json()),
+        ], (method, tail)
+    assert _snapshot() == before
+
+
 def test_organiser_approves_and_rejects_people_waiting(group, organiser):
     services.group_update(group_id=group.pk, by=organiser, requires_approval=True)
     waiting = [factories.member(group.trips.get()) for _ in range(2)]
@@ -468,6 +542,26 @@ def test_organiser_approves_and_rejects_people_waiting(group, organiser):
     assert (rejected.status_code, rejected.json()["status"]) == (200, "removed")
     unknown = client.post(f"/api/groups/{group.pk}/members/{10**9}/approve/")
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "member_not_found")
+
+
+@pytest.mark.parametrize("action", ["approve", "reject", "remove", "hand-over"])
+@pytest.mark.parametrize("user_id", [2**63, 2**70, 10**30])
+def test_a_user_id_too_large_for_the_database_is_not_found_and_nothing_written(
+    group, organiser, friend, action, user_id
+):
+    services.group_update(group_id=group.pk, by=organiser, requires_approval=True)
+    factories.member(group.trips.get(), "Wanda Waiting")
+    client = client_for(organiser)
+    before = _snapshot()
+
+    if action == "hand-over":
+        url, body = f"/api/groups/{group.pk}/hand-over/", {"user_id": user_id}
+    else:
+        url, body = f"/api/groups/{group.pk}/members/{user_id}/{action}/", None
+    response = client.post(url, body, format="json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "member_not_found")
+    assert _snapshot() == before
 
 
 def test_organiser_removes_a_member_who_cannot_come_back_by_link(group, organiser, friend):

@@ -199,7 +199,8 @@ def test_public_groups_are_joined_without_an_invitation(organiser):
     private = services.group_create(organiser=organiser, name="Closed")
     walker = factories.user()
     assert services.group_join_public(group_id=public.pk, user=walker).status == "active"
-    with pytest.raises(errors.GroupNotJoinable):
+    # A link group, like a private one, is not there for a stranger without its link.
+    with pytest.raises(errors.GroupNotFound):
         services.group_join_public(group_id=link.pk, user=walker)
     with pytest.raises(errors.GroupNotFound):
         services.group_join_public(group_id=private.pk, user=walker)

@@ -70,6 +70,24 @@ def test_a_guest_signs_up_with_a_name_and_confirms_the_code(client):
     assert EmailAddress.objects.get(user=user).verified
 
 
+def test_a_name_typed_for_someone_elses_address_never_becomes_their_name():
+    victim = "victor@example.test"
+    mallory = Client()
+    mallory.post(reverse("account_signup"), {"name": "Mallory Was Here", "email": victim})
+    assert [m.to for m in mail.outbox] == [[victim]]  # Mallory cannot read the code
+
+    # Later the address's owner logs in with a code sent to it: the account is theirs now.
+    owner = Client()
+    owner.post(reverse("account_request_login_code"), {"email": victim})
+    owner.post(reverse("account_confirm_login_code"), {"code": code_in(mail.outbox[-1])})
+
+    user = get_user_model().objects.get(email=victim)
+    assert logged_in_user_id(owner) == str(user.pk)
+    assert EmailAddress.objects.get(user=user).verified
+    assert Profile.objects.get(user=user).display_name == victim
+    assert "Mallory" not in owner.get(reverse("home")).content.decode()
+
+
 def test_a_returning_guest_logs_in_with_a_code(client, guest):
     response = client.post(reverse("account_request_login_code"), {"email": KNOWN})
 

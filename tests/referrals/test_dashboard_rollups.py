@@ -271,3 +271,40 @@ def test_a_flagged_source_on_one_day_leaves_the_same_hash_on_another_day_alone()
 
     rows = dict(DailyRollup.objects.values_list("day", "visits"))
     assert rows == {yesterday: 4, today: 1}
+
+
+@pytest.mark.parametrize("flooded", [False, True], ids=["plain link", "flooded link"])
+def test_new_visitors_count_once_per_source_on_plain_and_flooded_links(flooded):
+    owner = factories.user("Olivia One")
+    link = ShareLink.objects.create(trip=factories.trip(organiser=owner), sharer=owner)
+    today = timezone.localdate()
+    fresh = [Visitor.objects.create() for _ in range(3)]
+    for k, visitor in enumerate(fresh):  # a script dropping its cookies: new each time
+        Click.objects.create(
+            link=link,
+            visitor=visitor,
+            channel=link.channel,
+            at=_at(today, 9, k),
+            ip_hash="script",
+            new_visitor=True,
+        )
+    # Someone new who comes back later with their key: one visitor, two visits.
+    friend = Visitor.objects.create()
+    for minute, new in ((0, True), (59, False)):
+        Click.objects.create(
+            link=link,
+            visitor=friend,
+            channel=link.channel,
+            at=_at(today, 10, minute),
+            ip_hash="friend",
+            new_visitor=new,
+        )
+    if flooded:
+        _click(link, _at(today, 11), source="flood", visitor=Visitor.objects.create())
+        _click(link, _at(today, 11, 1), source="flood", flagged=True)
+
+    rollup(days=1)
+
+    row = DailyRollup.objects.get(link=link)
+    extra = 1 if flooded else 0
+    assert (row.visits, row.unique_visitors) == (1 + 2 + extra, 1 + 1 + extra)

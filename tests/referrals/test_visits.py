@@ -11,7 +11,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from referrals.models import Click, Visitor
+from referrals import rollups
+from referrals.models import Click, DailyRollup, Visitor
 from referrals.services import VISIT_COOKIE, VISIT_COOKIE_SALT, share_link_get_or_create
 from referrals.share_targets import incentive_disclosure
 from tests import factories
@@ -157,6 +158,66 @@ def test_a_flood_that_drops_its_cookies_is_still_limited_and_flagged(settings):
     for _ in range(6):
         browser("203.0.113.9").get(f"/r/{link.code}/")  # a new browser each time
     assert Click.objects.filter(flagged=False).count() == 3
+    assert Click.objects.filter(flagged=True).count() == 1
+
+
+def _rolled_up(link) -> tuple[int, int]:
+    rollups.rollup(days=1)
+    row = DailyRollup.objects.get(link=link)
+    return row.visits, row.unique_visitors
+
+
+def test_new_browsers_from_one_address_are_one_visitor_per_link_and_day():
+    # Under the flood limit (30 a minute on a link), a script that drops its cookies made
+    # a new visitor with each request: 54 "visitors" in two minutes from one address.
+    link, other_link = _link(), _link()
+    for _ in range(25):
+        browser("203.0.113.9").get(f"/r/{link.code}/")
+    someone_else = browser("198.51.100.77")
+    someone_else.get(f"/r/{link.code}/")
+    del someone_else.cookies["sbs_visit"]  # back after the visit window, with their key
+    someone_else.get(f"/r/{link.code}/")
+    browser("203.0.113.9").get(f"/r/{other_link.code}/")
+
+    assert _rolled_up(link) == (1 + 2, 1 + 1)  # the script once; the other person twice
+    assert _rolled_up(other_link) == (1, 1)
+
+
+def test_each_new_browser_still_gets_its_own_visitor_and_click():
+    # Counting them once takes nothing from them: each browser has its own visitor (nothing
+    # links two people behind one address) and its click, for attribution.
+    link = _link()
+    first, second = browser("203.0.113.9"), browser("203.0.113.9")
+    first.get(f"/r/{link.code}/")
+    second.get(f"/r/{link.code}/")
+
+    assert second.cookies["sbs_svid"].value != first.cookies["sbs_svid"].value
+    assert Click.objects.filter(new_visitor=True).count() == 2
+    assert Visitor.objects.count() == 2
+
+
+def test_clicks_from_one_address_are_limited_across_all_links(settings):
+    settings.REFERRALS = settings.REFERRALS | {"CLICK_RATE": "100/m", "CLICK_SOURCE_RATE": "4/m"}
+    links = [_link() for _ in range(6)]
+    for link in links:
+        browser("203.0.113.9").get(f"/r/{link.code}/")
+
+    assert Click.objects.filter(flagged=False).count() == 4
+    assert list(Click.objects.filter(flagged=True).values_list("link", flat=True)) == [links[4].pk]
+
+
+def test_clicks_from_one_address_are_limited_per_day(settings):
+    settings.REFERRALS = settings.REFERRALS | {
+        "CLICK_RATE": "100/m",
+        "CLICK_SOURCE_RATE": "100/m",
+        "CLICK_SOURCE_DAY_RATE": "3/d",
+    }
+    links = [_link() for _ in range(5)]
+    for link in links:
+        browser("203.0.113.9").get(f"/r/{link.code}/")
+    browser("198.51.100.77").get(f"/r/{links[4].code}/")  # another address: counted
+
+    assert Click.objects.filter(flagged=False).count() == 4
     assert Click.objects.filter(flagged=True).count() == 1
 
 
