@@ -36,6 +36,11 @@ class AccountAdapter(DefaultAccountAdapter):
     """The e-mail side: allauth's defaults (the profile is made when the address is
     confirmed: ``email_confirmed_profile_create``)."""
 
+    def get_client_ip(self, request) -> str:
+        # allauth's rate limits count by this address: the one every other limit uses
+        # (TRUSTED_PROXIES), not allauth's own reading of X-Forwarded-For.
+        return client_address(request) or super().get_client_ip(request)
+
 
 def email_confirmed_profile_create(sender, request, email_address, **kwargs) -> None:
     """allauth's ``email_confirmed``, sent whichever way the address was proved (the
@@ -43,11 +48,6 @@ def email_confirmed_profile_create(sender, request, email_address, **kwargs) -> 
     now, never before, with the signup's name only in the browser that signed up (see
     ``groups.forms``). Connected in ``GroupsConfig.ready``."""
     signup_profile_create(request, user=email_address.user)
-
-    def get_client_ip(self, request) -> str:
-        # allauth's rate limits count by this address: the one every other limit uses
-        # (TRUSTED_PROXIES), not allauth's own reading of X-Forwarded-For.
-        return client_address(request) or super().get_client_ip(request)
 
 
 def _facebook_profile_save(request, sociallogin, user) -> None:
