@@ -209,6 +209,7 @@ def populate(args: argparse.Namespace) -> dict:
     from django.contrib.sessions.models import Session
     from django.utils import timezone
     from django.utils.crypto import get_random_string
+    from django.utils.module_loading import import_string
 
     from booking import plan
     from booking.models import LIVE_STATES, Departure, Seat, SeatAllocation
@@ -278,7 +279,13 @@ def populate(args: argparse.Namespace) -> dict:
         [Profile(user=u, display_name=f"Bench traveller {n}") for n, u in enumerate(users)],
         batch_size=1000,
     )
-    backend = settings.AUTHENTICATION_BACKENDS[0]
+    # The backend a login records: the first that can load a user (django-axes's, first
+    # in the list, only guards password checks).
+    backend = next(
+        path
+        for path in settings.AUTHENTICATION_BACKENDS
+        if hasattr(import_string(path), "get_user")
+    )
     store = SessionStore()
     expire = now + dt.timedelta(days=1)
     sessions = {}
