@@ -358,6 +358,7 @@ def checkout_context(request, trip, context: dict) -> dict:
     return {
         "checkout": checkout,
         "checkout_page": page,
+        "checkout_standing": payment_selectors.travel_standing(user=request.user, trip_id=trip.pk),
         "checkout_pay_url": pay_url,
         "checkout_tickets": ticket_rows(request, tickets),
     }

@@ -44,6 +44,7 @@ from groups.errors import (
     InvitationUsedUp,
 )
 from groups.ratelimits import rate_limit
+from payments import selectors as payment_selectors
 
 # The refusals of a link itself (as opposed to a refusal of the person: a full trip, …):
 # the join page then shows no trip details at all.
@@ -64,12 +65,16 @@ def my_trips(request):
 def _render_my_trips(request, *, status: int = 200, error: str = ""):
     rows = booking_selectors.trips_for_user(user=request.user)
     counts = booking_selectors.trip_member_counts(group_ids={trip.group_id for trip, _m in rows})
+    standings = payment_selectors.travel_standings(
+        user=request.user, trip_ids=[trip.pk for trip, _m in rows]
+    )
     today = timezone.localdate()
     trips = [
         {
             "trip": trip,
             "membership": membership,
             "member_count": counts.get(trip.group_id, 0),
+            "standing": standings.get(trip.pk, ""),
             "past": (trip.return_to or trip.outbound_to) < today,
         }
         for trip, membership in rows

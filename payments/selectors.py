@@ -237,6 +237,65 @@ def traveller_tickets(*, checkout: Checkout, traveller) -> list:
     )
 
 
+# --- Who travels: one answer for every page (docs/payments.md, "Who travels") ----------------
+
+# What a member's trip is to them. The trip page, the pay page and "My trips" all ask here,
+# so none of them says "booked" to someone without a ticket.
+PLANNING = "planning"  # the group is still planning (no checkout under way)
+PAYING = "paying"  # a checkout is under way and the member has a share in it
+BOOKED = "booked"  # the member holds at least one valid ticket of the trip
+NOT_TRAVELLING = "not_travelling"  # past planning, with neither a live share nor a ticket
+
+
+def travel_standings(*, user, trip_ids) -> dict[int, str]:
+    """For each of ``trip_ids``, where ``user`` stands (``PLANNING``, ``PAYING``,
+    ``BOOKED`` or ``NOT_TRAVELLING``), read from the trip, its checkout's shares and the
+    tickets: only a valid ticket is "booked". A member dropped at a deadline (share
+    released), one who joined once checkout had started, or whose tickets are all
+    cancelled does not travel. Three queries, whatever the number of trips."""
+    from booking.models import Ticket, Trip
+
+    trip_ids = list(trip_ids)
+    user_id = getattr(user, "pk", None)
+    if not trip_ids or user_id is None:
+        return dict.fromkeys(trip_ids, PLANNING)
+    statuses = dict(Trip.objects.filter(pk__in=trip_ids).values_list("pk", "status"))
+    booked = set(
+        Ticket.objects.filter(
+            booking__trip_id__in=trip_ids, traveller_id=user_id, state=Ticket.State.VALID
+        ).values_list("booking__trip_id", flat=True)
+    )
+    paying = set(
+        Share.objects.filter(
+            checkout__trip_id__in=trip_ids,
+            checkout__state__in=[
+                Checkout.State.OPEN,
+                Checkout.State.GRACE,
+                Checkout.State.CONFIRMING,
+            ],
+            traveller_id=user_id,
+        )
+        .exclude(state__in=[Share.State.RELEASED, Share.State.REFUNDED])
+        .values_list("checkout__trip_id", flat=True)
+    )
+    standings = {}
+    for trip_id in trip_ids:
+        if trip_id in booked:
+            standings[trip_id] = BOOKED
+        elif trip_id in paying:
+            standings[trip_id] = PAYING
+        elif statuses.get(trip_id, Trip.Status.PLANNING) == Trip.Status.PLANNING:
+            standings[trip_id] = PLANNING
+        else:
+            standings[trip_id] = NOT_TRAVELLING
+    return standings
+
+
+def travel_standing(*, user, trip_id: int) -> str:
+    """``travel_standings`` for one trip."""
+    return travel_standings(user=user, trip_ids=[trip_id])[trip_id]
+
+
 # --- Cancelling a ticket (frontend/views_pay.py, payments/api.py) ------------------------------
 
 

@@ -44,7 +44,7 @@ from booking.services import TicketItem, booking_confirm
 from booking.services import ticket_cancel as booking_ticket_cancel
 from core.errors import InvalidInput
 from groups.models import Membership, Profile
-from payments import credits
+from payments import credits, signals
 from payments import stripe_gateway as gateway
 from payments.errors import (
     CardDeclined,
@@ -722,6 +722,14 @@ def checkout_deadline(*, checkout_id: int, now=None) -> str:
                 _detach(payment, error="deadline passed", state=Payment.State.CANCELLED)
                 cancelled_payments.append(payment)
             _shares_release(checkout, [s.traveller_id for s in unpaid])
+            dropped = {
+                "trip_id": checkout.trip_id,
+                "checkout_id": checkout.pk,
+                "traveller_ids": sorted(s.traveller_id for s in unpaid),
+            }
+            transaction.on_commit(
+                lambda: signals.travellers_dropped.send(sender=Checkout, **dropped)
+            )
             _confirming(checkout)
         else:
             action = "cancel"

@@ -1,0 +1,125 @@
+"""Who travels (issue 23): every page a member sees (the trip page, their pay page, "My
+trips") says the same thing, read from one selector (``payments.selectors.
+travel_standings``): "booked" only with a valid ticket of their own."""
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from payments import deadlines, selectors, services
+from payments.models import Share
+from sandboxes.stripe_server import CARD_OK
+from tests import factories
+from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+BOOKED_WORDS = "You are booked"
+NOT_TRAVELLING = "You are not travelling"
+
+
+@pytest.fixture(autouse=True)
+def english(settings):
+    settings.LANGUAGE_CODE = "en"
+
+
+def pay(sandbox, checkout, payer):
+    share = Share.objects.get(checkout=checkout, traveller=payer)
+    services.payment_start(
+        checkout_id=checkout.pk,
+        payer=payer,
+        share_ids=[share.pk],
+        payment_method=sandbox.card_payment_method(CARD_OK),
+    )
+
+
+def pages(user, trip, checkout) -> dict[str, str]:
+    """What ``user`` reads on the trip page, their pay page and "My trips"."""
+    client = Client()
+    client.force_login(user)
+    token = services.pay_link_token(checkout=checkout, payer=user)
+    return {
+        "trip": client.get(reverse("trip", args=[trip.pk])).content.decode(),
+        "pay": Client().get(reverse("pay", args=[token])).content.decode(),
+        "my_trips": client.get(reverse("my_trips")).content.decode(),
+    }
+
+
+@pytest.fixture
+def dropped_at_deadline(stripe_sandbox):  # noqa: F811
+    """Three travellers, "go ahead" at the deadline: Olivia and Ana pay, Ben does not; the
+    worker's deadline job books the two and drops Ben."""
+    trip, (olivia, ana, ben), _departure = factories.checkout_ready_trip(travellers=3)
+    checkout = services.checkout_start(trip_id=trip.pk, by=olivia, policy="go_ahead")
+    pay(stripe_sandbox, checkout, olivia)
+    pay(stripe_sandbox, checkout, ana)
+    deadlines.checkouts_deadline(now=checkout.deadline_at + dt.timedelta(seconds=1))
+    checkout.refresh_from_db()
+    assert checkout.state == "confirmed"
+    return trip, (olivia, ana, ben), checkout
+
+
+def test_a_traveller_dropped_at_the_deadline_is_not_travelling_on_every_page(
+    dropped_at_deadline,
+):
+    trip, (_olivia, _ana, ben), checkout = dropped_at_deadline
+    assert selectors.travel_standing(user=ben, trip_id=trip.pk) == selectors.NOT_TRAVELLING
+    seen = pages(ben, trip, checkout)
+    for name, html in seen.items():
+        assert BOOKED_WORDS not in html, name
+        assert "Booked: your tickets" not in html, name
+    assert NOT_TRAVELLING in seen["trip"]
+    assert NOT_TRAVELLING in seen["pay"]
+    assert 'data-standing="not_travelling"' in seen["my_trips"]
+    assert 'data-standing="booked"' not in seen["my_trips"]
+
+
+def test_those_who_paid_are_booked_on_every_page(dropped_at_deadline):
+    trip, (olivia, _ana, _ben), checkout = dropped_at_deadline
+    assert selectors.travel_standing(user=olivia, trip_id=trip.pk) == selectors.BOOKED
+    seen = pages(olivia, trip, checkout)
+    assert BOOKED_WORDS in seen["trip"]
+    assert BOOKED_WORDS in seen["pay"]
+    assert 'data-standing="booked"' in seen["my_trips"]
+    for html in seen.values():
+        assert NOT_TRAVELLING not in html
+
+
+def test_standings_follow_the_trip_from_planning_to_paying():
+    trip, (olivia, ana), _departure = factories.checkout_ready_trip(travellers=2)
+    assert selectors.travel_standings(user=ana, trip_ids=[trip.pk]) == {trip.pk: selectors.PLANNING}
+    services.checkout_start(trip_id=trip.pk, by=olivia)
+    assert selectors.travel_standing(user=ana, trip_id=trip.pk) == selectors.PAYING
+
+
+def test_a_dropped_traveller_is_announced_after_commit_for_the_e_mail(
+    stripe_sandbox,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    """The hook the messages issue's e-mail listens to: sent once, after the commit."""
+    from payments import signals
+
+    heard = []
+
+    def listener(sender, **kwargs):
+        heard.append(kwargs)
+
+    signals.travellers_dropped.connect(listener)
+    try:
+        trip, (olivia, ben), _departure = factories.checkout_ready_trip(travellers=2)
+        checkout = services.checkout_start(trip_id=trip.pk, by=olivia, policy="go_ahead")
+        pay(stripe_sandbox, checkout, olivia)
+        with django_capture_on_commit_callbacks(execute=True):
+            deadlines.checkouts_deadline(now=checkout.deadline_at + dt.timedelta(seconds=1))
+    finally:
+        signals.travellers_dropped.disconnect(listener)
+    assert heard == [
+        {
+            "signal": signals.travellers_dropped,
+            "trip_id": trip.pk,
+            "checkout_id": checkout.pk,
+            "traveller_ids": [ben.pk],
+        }
+    ]
