@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from booking import selectors as booking_selectors
 from booking import services as booking_services
 from booking.commands import command_list_params, command_run
-from booking.errors import EventNotFound, TripNotFound
+from booking.errors import EventNotFound, TripClosedToJoiners, TripNotFound
 from core.errors import DomainError
 from frontend import trip_page
 from frontend.forms import (
@@ -355,7 +355,10 @@ def join(request, token: str):
         if access is not None and (access.is_member or access.is_pending):
             return redirect(trip_url)
     status, error = 200, ""
-    if request.method == "POST":
+    # Being paid for or booked: the page says so, with the train, and offers a booking of
+    # one's own on it; nobody joins (groups.join_checks refuses the POST too).
+    closed = booking_selectors.trip_closed_to_joiners(group_id=group.pk)
+    if request.method == "POST" and closed is None:
         if not user.is_authenticated:
             return redirect_to_login(request.path)
         try:
@@ -380,7 +383,11 @@ def join(request, token: str):
         "spots_left": max(group.max_members - len(members), 0),
         "join_path": request.path,
         "error": error,
+        "closed_trip": closed,
+        "closed_legs": [leg for leg in closed.legs.all() if leg.departure_id] if closed else [],
     }
+    if closed is not None and request.method == "POST":
+        status = TripClosedToJoiners.status
     return render(request, "frontend/trips/join.html", context, status=status)
 
 

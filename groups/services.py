@@ -24,6 +24,7 @@ from groups.errors import (
     OrganiserMustHandOver,
     RemovedFromGroup,
 )
+from groups.join_checks import join_check
 from groups.models import FriendGroup, Invitation, Membership, Profile
 from groups.selectors import hash_token, invitation_check, invitation_validate
 from groups.signals import GROUP_EVENT_KINDS, group_changed
@@ -268,6 +269,7 @@ def invitation_create(
         )
     if max_uses is not None and max_uses < 1:
         raise InvalidInput(fields={"max_uses": [_("Choose at least 1.")]})
+    join_check(group.pk)  # no new invitation into a trip that admits nobody any more
     if invitee is not None:
         if Membership.objects.filter(
             group=group, user=invitee, status=Membership.Status.ACTIVE
@@ -316,6 +318,7 @@ def _join(group: FriendGroup, user, *, invitation: Invitation | None) -> Members
             return membership
         if membership.status == Membership.Status.REMOVED:
             raise RemovedFromGroup()
+    join_check(group.pk)
     active = group.memberships.filter(status=Membership.Status.ACTIVE).count()
     if active >= group.max_members:
         raise GroupFull()
@@ -400,6 +403,7 @@ def membership_approve(*, group_id: int, by, user_id: int) -> Membership:
         return membership
     if membership.status != Membership.Status.PENDING:
         raise MemberNotFound(_("That person is not waiting to join."))
+    join_check(group.pk)
     if group.memberships.filter(status=Membership.Status.ACTIVE).count() >= group.max_members:
         raise GroupFull()
     membership.status = Membership.Status.ACTIVE

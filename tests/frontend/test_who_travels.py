@@ -123,3 +123,88 @@ def test_a_dropped_traveller_is_announced_after_commit_for_the_e_mail(
             "traveller_ids": [ben.pk],
         }
     ]
+
+
+# --- Joining after planning (point 1) --------------------------------------------------------
+
+
+def test_a_link_made_in_planning_admits_nobody_once_checkout_has_started():
+    from booking.errors import TripClosedToJoiners
+    from groups import services as group_services
+    from groups.models import Membership
+
+    trip, (olivia, _ana), _departure = factories.checkout_ready_trip(travellers=2)
+    _invitation, token = group_services.invitation_create(group_id=trip.group_id, by=olivia)
+    services.checkout_start(trip_id=trip.pk, by=olivia)
+    late = factories.user("Lea Late")
+
+    with pytest.raises(TripClosedToJoiners):
+        group_services.invitation_accept(token=token, user=late)
+    assert not Membership.objects.filter(group_id=trip.group_id, user=late).exists()
+    # Nor a new link, through the service or the API.
+    with pytest.raises(TripClosedToJoiners):
+        group_services.invitation_create(group_id=trip.group_id, by=olivia)
+    client = Client()
+    client.force_login(olivia)
+    answer = client.post(
+        f"/api/groups/{trip.group_id}/invitations/", {"channel": "link"}, "application/json"
+    )
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "trip_closed_to_joiners"
+
+
+def test_someone_waiting_for_approval_is_not_admitted_once_checkout_has_started():
+    from booking.errors import TripClosedToJoiners
+    from groups import services as group_services
+    from groups.models import FriendGroup
+
+    trip, (olivia, _ana), _departure = factories.checkout_ready_trip(travellers=2)
+    FriendGroup.objects.filter(pk=trip.group_id).update(requires_approval=True)
+    _invitation, token = group_services.invitation_create(group_id=trip.group_id, by=olivia)
+    waiting = factories.user("Walt Waiting")
+    assert group_services.invitation_accept(token=token, user=waiting).status == "pending"
+    services.checkout_start(trip_id=trip.pk, by=olivia)
+    with pytest.raises(TripClosedToJoiners):
+        group_services.membership_approve(group_id=trip.group_id, by=olivia, user_id=waiting.pk)
+
+
+def test_an_invitation_to_a_booked_trip_offers_a_seat_of_one_s_own_never_booked(
+    dropped_at_deadline,
+):
+    from groups.models import Invitation, Membership
+    from groups.selectors import hash_token
+
+    trip, (olivia, _ana, _ben), _checkout = dropped_at_deadline
+    # A link made while planning, still within its dates.
+    token = "a-link-made-while-planning"
+    Invitation.objects.create(
+        group_id=trip.group_id,
+        created_by=olivia,
+        token_hash=hash_token(token),
+        expires_at=trip.created_at + dt.timedelta(days=30),
+    )
+    late = factories.user("Lea Late")
+    client = Client()
+    client.force_login(late)
+    page = client.get(reverse("join", args=[token]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'data-join-closed="booked"' in html
+    departure_id = trip.legs.get(direction="outbound").departure_id
+    assert reverse("departure", args=[departure_id]) in html
+    assert "Join the trip" not in html
+    assert BOOKED_WORDS not in html
+
+    refused = client.post(reverse("join", args=[token]))
+    assert refused.status_code == 409
+    assert BOOKED_WORDS not in refused.content.decode()
+    assert not Membership.objects.filter(group_id=trip.group_id, user=late).exists()
+
+    # The organiser's trip page makes no new link and says why.
+    organiser = Client()
+    organiser.force_login(olivia)
+    trip_html = organiser.get(reverse("trip", args=[trip.pk])).content.decode()
+    assert "data-invites-closed" in trip_html
+    assert "invite__create" not in trip_html
+    refused = organiser.post(reverse("trip_invite", args=[trip.pk]))
+    assert refused.status_code == 409
