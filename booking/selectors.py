@@ -524,6 +524,23 @@ def trip_join_check(group_id: int) -> None:
         raise TripClosedToJoiners()
 
 
+def tickets_still_to_use(*, user_id: int, now: dt.datetime | None = None):
+    """The person's valid tickets whose train has not left yet, trip by trip: what
+    deleting their account cancels (``payments.services.tickets_cancel_of_leaving_account``)
+    and what its page lists first."""
+    from booking.models import Ticket
+
+    return (
+        Ticket.objects.select_related("fare_class", "booking")
+        .filter(
+            traveller_id=user_id,
+            state=Ticket.State.VALID,
+            allocation__departure__departs_at__gt=now or timezone.now(),
+        )
+        .order_by("booking__trip_id", "pk")
+    )
+
+
 def trip_get_for(*, user, trip_id: int) -> TripView:
     """The one way to read a trip (three queries at most). A private or link trip does
     not exist for someone who is not one of its travellers: ``TripNotFound``."""

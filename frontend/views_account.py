@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from core.errors import DomainError
 from groups import account_services, exports
 from groups.services import DISPLAY_NAME_MAX_LENGTH
+from payments import selectors as payment_selectors
 from referrals.selectors import reward_balance_get
 
 DELETED_CODE_SESSION_KEY = "account_deleted_code"
@@ -132,7 +133,11 @@ def account_delete(request):
     else:
         form = DeleteForm()
         status = 200
-    return render(request, "frontend/account/delete.html", {"form": form}, status=status)
+    # The tickets still to use are cancelled with the account: the page says so first.
+    quotes = payment_selectors.account_delete_quotes(user=request.user)
+    return render(
+        request, "frontend/account/delete.html", {"form": form, "quotes": quotes}, status=status
+    )
 
 
 @never_cache

@@ -67,7 +67,9 @@ class TravellerStatus:
 
     user_id: int
     name: str
-    status: str  # unpaid, paying (a payment covers it, waiting), paid, released, refunded
+    # unpaid, paying (a payment covers it, waiting), paid, released, refunded, cancelled
+    # (booked, then every ticket of theirs cancelled: they left, or deleted their account)
+    status: str
     is_me: bool
     paid_by_other: bool  # a friend covered it
 
@@ -105,6 +107,7 @@ class CheckoutPage:
     mine: Share | None  # the viewer's own share (None when they do not travel)
     my_lines: list[ShareLine]
     coverable: list[CoverableShare]  # friends' unpaid, uncovered shares
+    refunds_to_me: list = ()  # PayerRefund: tickets the viewer paid for, cancelled since
 
     @property
     def my_status(self) -> str:
@@ -113,6 +116,16 @@ class CheckoutPage:
     @property
     def all_paid(self) -> bool:
         return all(t.status in ("paid", "released") for t in self.travellers)
+
+
+@dataclass(frozen=True)
+class PayerRefund:
+    """A ticket the viewer paid for, cancelled since: whose, and what came back."""
+
+    name: str
+    amount_cents: int
+    currency: str
+    state: str  # pending, succeeded, failed
 
 
 def _share_status(share: Share) -> str:
@@ -154,11 +167,27 @@ def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
     def name_of(share: Share) -> str:
         return names.get(share.traveller_id) or share.traveller.get_full_name() or "?"
 
+    ticketed = None  # once booked: who still holds a valid ticket
+    if checkout.state == Checkout.State.CONFIRMED:
+        from booking.models import Ticket
+
+        ticketed = set(
+            Ticket.objects.filter(
+                booking__trip_id=checkout.trip_id, state=Ticket.State.VALID
+            ).values_list("traveller_id", flat=True)
+        )
+
+    def status_of(share: Share) -> str:
+        status = _share_status(share)
+        if status == "paid" and ticketed is not None and share.traveller_id not in ticketed:
+            return "cancelled"  # never "paid" for someone who no longer travels
+        return status
+
     travellers = [
         TravellerStatus(
             user_id=share.traveller_id,
             name=name_of(share),
-            status=_share_status(share),
+            status=status_of(share),
             is_me=share.traveller_id == viewer_id,
             paid_by_other=share.payment is not None
             and share.payment.payer_id != share.traveller_id
@@ -197,8 +226,30 @@ def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
         and share.state == Share.State.UNPAID
         and share.payment_id is None
     ]
+    refunds_to_me = []
+    if ticketed is not None and viewer_id is not None:
+        refunds = Refund.objects.filter(
+            payment__checkout=checkout, payment__payer_id=viewer_id, ticket__isnull=False
+        ).select_related("ticket")
+        by_traveller = {s.traveller_id: s for s in shares}
+        refunds_to_me = [
+            PayerRefund(
+                name=name_of(by_traveller[r.ticket.traveller_id])
+                if r.ticket.traveller_id in by_traveller
+                else "?",
+                amount_cents=r.amount_cents,
+                currency=r.currency,
+                state=r.state,
+            )
+            for r in refunds.order_by("pk")
+        ]
     return CheckoutPage(
-        checkout=checkout, travellers=travellers, mine=mine, my_lines=lines, coverable=coverable
+        checkout=checkout,
+        travellers=travellers,
+        mine=mine,
+        my_lines=lines,
+        coverable=coverable,
+        refunds_to_me=refunds_to_me,
     )
 
 
@@ -382,6 +433,18 @@ def ticket_cancel_quote(*, ticket_id: int, viewer, now=None) -> TicketCancelQuot
         payer_name=payer_name,
         refund=refund,
     )
+
+
+def account_delete_quotes(*, user) -> list[TicketCancelQuote]:
+    """What deleting ``user``'s account does to their tickets, ticket by ticket: each
+    valid ticket whose train has not left, with the refund its fare gives and to whom
+    (``services.tickets_cancel_of_leaving_account`` does exactly that)."""
+    from booking.selectors import tickets_still_to_use
+
+    return [
+        ticket_cancel_quote(ticket_id=ticket.pk, viewer=user)
+        for ticket in tickets_still_to_use(user_id=user.pk)
+    ]
 
 
 # --- Staff (payments/admin.py) -----------------------------------------------------------------

@@ -208,3 +208,65 @@ def test_an_invitation_to_a_booked_trip_offers_a_seat_of_one_s_own_never_booked(
     assert "invite__create" not in trip_html
     refused = organiser.post(reverse("trip_invite", args=[trip.pk]))
     assert refused.status_code == 409
+
+
+# --- Deleting an account with tickets still to use (point 4) ---------------------------------
+
+FLEX = {"fare_class_code": "flex-2", "passenger_type_code": "adult", "age": 35}
+
+
+@pytest.fixture
+def friend_paid(stripe_sandbox):  # noqa: F811
+    """Olivia and Ana (a guest, Flex), booked; Olivia paid both shares."""
+    trip, (olivia, ana), _departure = factories.checkout_ready_trip(travellers=2, fares={1: FLEX})
+    checkout = services.checkout_start(trip_id=trip.pk, by=olivia)
+    services.payment_start(
+        checkout_id=checkout.pk,
+        payer=olivia,
+        share_ids=list(Share.objects.filter(checkout=checkout).values_list("pk", flat=True)),
+        payment_method=stripe_sandbox.card_payment_method(CARD_OK),
+    )
+    checkout.refresh_from_db()
+    assert checkout.state == "confirmed"
+    return trip, checkout, olivia, ana
+
+
+def test_deleting_an_account_cancels_its_tickets_and_refunds_the_friend_who_paid(
+    friend_paid, django_capture_on_commit_callbacks
+):
+    from booking.models import AllocationState, Ticket
+    from payments.models import Refund
+    from payments.refund_rules import ticket_refund_amount
+
+    trip, checkout, olivia, ana = friend_paid
+    ticket = Ticket.objects.select_related("fare_class").get(booking__trip=trip, traveller=ana)
+    due = ticket_refund_amount(ticket)
+    assert due > 0
+    client = Client()
+    client.force_login(ana)
+
+    # The page says what will happen, before anything is done.
+    page = client.get(reverse("my_account_delete")).content.decode()
+    assert f'data-delete-ticket="{ticket.pk}"' in page
+    assert "refunded to Olivia" in page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(reverse("my_account_delete"), {"confirm": "on"})
+    assert done.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.state == "cancelled" and ticket.refunded_cents == due
+    assert ticket.allocation.state == AllocationState.RELEASED  # no "?" seat on the map
+    refund = Refund.objects.get(ticket=ticket)
+    assert refund.payment.payer_id == olivia.pk and refund.amount_cents == due
+    assert refund.state == "succeeded"  # asked of Stripe after the deletion committed
+
+    # Olivia, who paid, sees it: no "Paid" for someone gone, and the refund to her card.
+    page = selectors.checkout_page(checkout=checkout, viewer=olivia)
+    gone = next(t for t in page.travellers if t.user_id == ana.pk)
+    assert gone.status == "cancelled"
+    assert [(r.amount_cents, r.state) for r in page.refunds_to_me] == [(due, "succeeded")]
+    organiser = Client()
+    organiser.force_login(olivia)
+    html = organiser.get(reverse("trip", args=[trip.pk])).content.decode()
+    assert "data-pay-refund" in html
+    assert "Ticket cancelled" in html
