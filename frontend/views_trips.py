@@ -14,6 +14,7 @@ session (which lives in the database).
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -292,7 +293,32 @@ def trip_leave(request, trip_id: int):
         return redirect("my_trips")
     if not (view.access.is_member or view.access.is_pending):
         return redirect("trip", trip_id=trip_id)
-    return render(request, "frontend/trips/leave.html", {"trip": view.trip, "access": view.access})
+    outcomes = payment_selectors.leave_outcomes(user_id=request.user.pk, group_id=view.group.pk)
+    context = {"trip": view.trip, "access": view.access, "outcomes": outcomes}
+    return render(request, "frontend/trips/leave.html", context)
+
+
+@login_required
+@require_GET
+def member_remove_confirm(request, trip_id: int, user_id: int):
+    """The organiser's "Remove": first what happens to that traveller's seat, share and
+    ticket (the same words as their own leave page), then the POST to ``member_remove``."""
+    view = trip_page.trip_view(request, trip_id)
+    if not view.access.is_organiser:
+        raise PermissionDenied
+    member = next(
+        (
+            m
+            for m in group_selectors.group_members(group=view.group, viewer=request.user)
+            if m.user_id == user_id and m.status == "active" and not m.is_viewer
+        ),
+        None,
+    )
+    if member is None:
+        raise Http404
+    outcomes = payment_selectors.leave_outcomes(user_id=user_id, group_id=view.group.pk)
+    context = {"trip": view.trip, "member": member, "outcomes": outcomes}
+    return render(request, "frontend/trips/remove.html", context)
 
 
 @login_required

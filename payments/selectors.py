@@ -435,6 +435,63 @@ def ticket_cancel_quote(*, ticket_id: int, viewer, now=None) -> TicketCancelQuot
     )
 
 
+@dataclass(frozen=True)
+class LeaveOutcome:
+    """What happens to one person's seat, share and ticket on one trip of the group if
+    they leave it or are removed, as the code does it today (``leave_outcomes``)."""
+
+    trip: object  # booking.Trip
+    standing: str  # travel_standings' answer, before leaving
+    held_seats: list[str]  # seats held for them while planning: released on leaving
+    share_status: str  # "" (no share, or released / refunded), unpaid, paying, paid
+    tickets: int  # valid tickets they hold: they stay valid and theirs
+
+
+def leave_outcomes(*, user_id: int, group_id: int) -> list[LeaveOutcome]:
+    """The one place the leave and remove pages read "what happens if they go" from, trip
+    by trip of the group (cancelled trips left out). Today: while planning, their held
+    seats are released (``booking.receivers``); during a checkout their share stays in it
+    (a friend may cover it, else the deadline's policy applies; a share already paid is
+    booked with the others); once booked, their valid tickets stay theirs until they
+    cancel them (``services.ticket_cancel``, by the fare's rules)."""
+    from booking.models import AllocationState, SeatAllocation, Ticket, Trip
+
+    trips = list(
+        Trip.objects.filter(group_id=group_id)
+        .exclude(status=Trip.Status.CANCELLED)
+        .order_by("outbound_from", "pk")
+    )
+    ids = [t.pk for t in trips]
+    standings = travel_standings(user=get_user_model()(pk=user_id), trip_ids=ids)
+    held: dict[int, list[str]] = {}
+    for allocation in SeatAllocation.objects.filter(
+        leg__trip_id__in=ids, user_id=user_id, state=AllocationState.HELD
+    ).select_related("seat__coach", "leg"):
+        held.setdefault(allocation.leg.trip_id, []).append(allocation.seat.label)
+    shares = {
+        share.checkout.trip_id: _share_status(share)
+        for share in Share.objects.filter(checkout__trip_id__in=ids, traveller_id=user_id)
+        .exclude(checkout__state=Checkout.State.CANCELLED)
+        .exclude(state__in=[Share.State.RELEASED, Share.State.REFUNDED])  # nothing left
+        .select_related("checkout")
+    }
+    tickets: dict[int, int] = {}
+    for trip_id in Ticket.objects.filter(
+        booking__trip_id__in=ids, traveller_id=user_id, state=Ticket.State.VALID
+    ).values_list("booking__trip_id", flat=True):
+        tickets[trip_id] = tickets.get(trip_id, 0) + 1
+    return [
+        LeaveOutcome(
+            trip=trip,
+            standing=standings[trip.pk],
+            held_seats=held.get(trip.pk, []) if trip.status == Trip.Status.PLANNING else [],
+            share_status=shares.get(trip.pk, ""),
+            tickets=tickets.get(trip.pk, 0),
+        )
+        for trip in trips
+    ]
+
+
 def account_delete_quotes(*, user) -> list[TicketCancelQuote]:
     """What deleting ``user``'s account does to their tickets, ticket by ticket: each
     valid ticket whose train has not left, with the refund its fare gives and to whom

@@ -270,3 +270,48 @@ def test_deleting_an_account_cancels_its_tickets_and_refunds_the_friend_who_paid
     html = organiser.get(reverse("trip", args=[trip.pk])).content.decode()
     assert "data-pay-refund" in html
     assert "Ticket cancelled" in html
+
+
+# --- Leaving or being removed (point 5) ------------------------------------------------------
+
+
+def _leave_page(user, trip) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.get(reverse("trip_leave", args=[trip.pk])).content.decode()
+
+
+def _remove_page(organiser, trip, user) -> str:
+    client = Client()
+    client.force_login(organiser)
+    answer = client.get(reverse("trip_member_remove_confirm", args=[trip.pk, user.pk]))
+    assert answer.status_code == 200
+    return answer.content.decode()
+
+
+def test_the_leave_and_remove_pages_say_what_happens_to_seat_share_and_ticket(
+    dropped_at_deadline,
+):
+    trip, (olivia, ana, ben), _checkout = dropped_at_deadline
+    # Ana, booked: her ticket stays valid; the organiser's page says the same of her.
+    for html in (_leave_page(ana, trip), _remove_page(olivia, trip, ana)):
+        assert "data-leave-tickets" in html
+        assert "stays valid" in html
+    # Ben, dropped at the deadline: nothing left to lose.
+    (outcome,) = selectors.leave_outcomes(user_id=ben.pk, group_id=trip.group_id)
+    assert outcome.standing == selectors.NOT_TRAVELLING
+    assert outcome.tickets == 0 and outcome.held_seats == []
+    assert "data-leave-nothing" in _leave_page(ben, trip)
+
+
+def test_planning_releases_the_seat_and_checkout_keeps_the_share():
+    from booking.models import SeatAllocation
+
+    trip, (olivia, ana), _departure = factories.checkout_ready_trip(travellers=2)
+    seat = SeatAllocation.objects.filter(leg__trip=trip, user=ana).latest("pk").seat.label
+    html = _leave_page(ana, trip)
+    assert "data-leave-seats" in html and seat in html
+    services.checkout_start(trip_id=trip.pk, by=olivia)
+    html = _remove_page(olivia, trip, ana)
+    assert 'data-leave-share="unpaid"' in html
+    assert "data-leave-seats" not in html  # the checkout keeps it, as the code does
