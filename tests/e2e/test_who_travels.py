@@ -127,3 +127,93 @@ def test_a_missed_deadline_broadcast_is_caught_up_within_a_heartbeat(
         assert len(loads) == 1, loads
     finally:
         context.close()
+
+
+FLEX = {"fare_class_code": "flex-2", "passenger_type_code": "adult", "age": 35}
+
+
+def _booked_by_olivia(sandbox, token_holder: list):
+    """Olivia and Ana (a guest, Flex), booked; Olivia paid both shares. A link made while
+    planning is kept in ``token_holder``."""
+    from groups import services as group_services
+
+    trip, (olivia, ana), departure = factories.checkout_ready_trip(travellers=2, fares={1: FLEX})
+    _invitation, token = group_services.invitation_create(group_id=trip.group_id, by=olivia)
+    token_holder.append(token)
+    checkout = services.checkout_start(trip_id=trip.pk, by=olivia)
+    services.payment_start(
+        checkout_id=checkout.pk,
+        payer=olivia,
+        share_ids=list(Share.objects.filter(checkout=checkout).values_list("pk", flat=True)),
+        payment_method=sandbox.card_payment_method(),
+    )
+    checkout.refresh_from_db()
+    assert checkout.state == "confirmed"
+    return trip, olivia, ana, departure
+
+
+def test_an_invitation_to_a_booked_trip_offers_a_seat_of_one_s_own_and_a_deleted_guest_s_ticket_is_refunded_to_the_friend(  # noqa: E501
+    browser,
+    redis_layer,  # noqa: F811
+    daphne_url,  # noqa: F811
+    stripe_sandbox,  # noqa: F811
+):
+    from playwright.sync_api import expect
+
+    from booking.models import Ticket
+    from groups import account_services
+    from payments.models import Refund
+
+    tokens: list[str] = []
+    trip, olivia, ana, departure = elsewhere(
+        _booked_by_olivia, sandbox=stripe_sandbox, token_holder=tokens
+    )
+    lea = elsewhere(factories.user, name="Lea Late")
+
+    # Lea opens the link made while planning: the trip is booked, she is offered a seat
+    # of her own on the same train, never told she is booked.
+    l_context, l_page = _browser_as(browser, daphne_url, lea, viewport=PHONE, mobile=True)
+    try:
+        l_page.goto(f"{daphne_url}/join/{tokens[0]}/")
+        closed = l_page.locator("[data-join-closed]")
+        expect(closed).to_have_attribute("data-join-closed", "booked")
+        expect(l_page.get_by_text("booked", exact=False).first).to_be_visible()
+        assert "You are booked" not in l_page.content()
+        expect(l_page.get_by_role("button", name="Join the trip")).to_have_count(0)
+        l_page.locator("[data-book-own]").first.click()
+        l_page.wait_for_url(f"**/departures/{departure.pk}/")
+    finally:
+        l_context.close()
+
+    # Ana, whose share Olivia paid, reads what deleting her account does, then deletes it;
+    # Olivia's open trip page shows the ticket cancelled and the refund to her card.
+    ticket = Ticket.objects.get(booking__trip=trip, traveller=ana)
+    a_context, a_page = _browser_as(browser, daphne_url, ana, viewport=PHONE, mobile=True)
+    o_context, o_page = _browser_as(browser, daphne_url, olivia, viewport=DESKTOP)
+    try:
+        a_page.goto(f"{daphne_url}/account/delete/")
+        listed = a_page.locator(f'[data-delete-ticket="{ticket.pk}"]')
+        expect(listed).to_contain_text("Olivia")
+        _open_plan(o_page, daphne_url, trip)
+        panel = o_page.locator("[data-checkout-panel]")
+        expect(panel.locator(f'[data-traveller="{ana.pk}"]')).to_have_attribute(
+            "data-status", "paid"
+        )
+
+        elsewhere(account_services.account_delete, user=ana)
+
+        expect(panel.locator(f'[data-traveller="{ana.pk}"]')).to_have_attribute(
+            "data-status", "cancelled", timeout=SEEN_WITHIN_MS
+        )
+        expect(panel.locator("[data-pay-refund]")).to_have_count(1)
+        ticket.refresh_from_db()
+        assert ticket.state == "cancelled"
+        refund = Refund.objects.get(ticket=ticket)
+        assert refund.payment.payer_id == olivia.pk and refund.state == "succeeded"
+        # No seat of the plan is drawn for someone gone ("?").
+        seatmap = o_page.locator("[data-plan-seatmap]")
+        expect(seatmap.locator(f'[data-holder="{ana.pk}"]')).to_have_count(0)
+        expect(seatmap.locator(".seat__who", has_text="?")).to_have_count(0)
+    finally:
+        a_context.close()
+        o_context.close()
