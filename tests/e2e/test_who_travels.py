@@ -135,20 +135,11 @@ FLEX = {"fare_class_code": "flex-2", "passenger_type_code": "adult", "age": 35}
 def _booked_by_olivia(sandbox, token_holder: list):
     """Olivia and Ana (a guest, Flex), booked; Olivia paid both shares. A link made while
     planning is kept in ``token_holder``."""
-    from groups import services as group_services
-
-    trip, (olivia, ana), departure = factories.checkout_ready_trip(travellers=2, fares={1: FLEX})
-    _invitation, token = group_services.invitation_create(group_id=trip.group_id, by=olivia)
-    token_holder.append(token)
-    checkout = services.checkout_start(trip_id=trip.pk, by=olivia)
-    services.payment_start(
-        checkout_id=checkout.pk,
-        payer=olivia,
-        share_ids=list(Share.objects.filter(checkout=checkout).values_list("pk", flat=True)),
-        payment_method=sandbox.card_payment_method(),
+    trip, (olivia, ana), departure, _checkout = factories.booked_by_organiser(
+        sandbox, fares={1: FLEX}
     )
-    checkout.refresh_from_db()
-    assert checkout.state == "confirmed"
+    token = factories.link_made_while_planning(trip, by=olivia)
+    token_holder.append(token)
     return trip, olivia, ana, departure
 
 

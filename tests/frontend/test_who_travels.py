@@ -171,18 +171,10 @@ def test_someone_waiting_for_approval_is_not_admitted_once_checkout_has_started(
 def test_an_invitation_to_a_booked_trip_offers_a_seat_of_one_s_own_never_booked(
     dropped_at_deadline,
 ):
-    from groups.models import Invitation, Membership
-    from groups.selectors import hash_token
+    from groups.models import Membership
 
     trip, (olivia, _ana, _ben), _checkout = dropped_at_deadline
-    # A link made while planning, still within its dates.
-    token = "a-link-made-while-planning"
-    Invitation.objects.create(
-        group_id=trip.group_id,
-        created_by=olivia,
-        token_hash=hash_token(token),
-        expires_at=trip.created_at + dt.timedelta(days=30),
-    )
+    token = factories.link_made_while_planning(trip, by=olivia)
     late = factories.user("Lea Late")
     client = Client()
     client.force_login(late)
@@ -218,16 +210,9 @@ FLEX = {"fare_class_code": "flex-2", "passenger_type_code": "adult", "age": 35}
 @pytest.fixture
 def friend_paid(stripe_sandbox):  # noqa: F811
     """Olivia and Ana (a guest, Flex), booked; Olivia paid both shares."""
-    trip, (olivia, ana), _departure = factories.checkout_ready_trip(travellers=2, fares={1: FLEX})
-    checkout = services.checkout_start(trip_id=trip.pk, by=olivia)
-    services.payment_start(
-        checkout_id=checkout.pk,
-        payer=olivia,
-        share_ids=list(Share.objects.filter(checkout=checkout).values_list("pk", flat=True)),
-        payment_method=stripe_sandbox.card_payment_method(CARD_OK),
+    trip, (olivia, ana), _departure, checkout = factories.booked_by_organiser(
+        stripe_sandbox, fares={1: FLEX}
     )
-    checkout.refresh_from_db()
-    assert checkout.state == "confirmed"
     return trip, checkout, olivia, ana
 
 
