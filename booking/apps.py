@@ -11,6 +11,12 @@ class BookingConfig(AppConfig):
         # "Download my data" includes the person's trips (groups cannot import booking).
         exports.register("trips", trips_export)
 
+        from booking.selectors import trip_join_check
+        from groups import join_checks
+
+        # Nobody joins a group whose trip is being paid for or is booked (issue 23).
+        join_checks.register("trips", trip_join_check)
+
         from booking import plan, receivers
         from booking.presence import presence_cleanup
         from core import jobs

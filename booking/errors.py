@@ -128,6 +128,17 @@ class TripLocked(Conflict):
     default_message = _("This trip is not being planned any more.")
 
 
+class TripClosedToJoiners(Conflict):
+    """A trip of the group is being paid for or is booked: a newcomer would have no seat,
+    no share and no ticket, so nobody joins (and no invitation is made) any more."""
+
+    code = "trip_closed_to_joiners"
+    default_message = _(
+        "This trip is already being paid for or booked: new travellers can no longer join. "
+        "You can book your own seat on the same train."
+    )
+
+
 # --- Bookings and tickets ---------------------------------------------------------------------
 
 

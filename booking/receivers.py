@@ -1,7 +1,7 @@
 """What the live plan does when a friend group changes (``groups.signals.group_changed``,
-sent after the group's transaction committed): each of the group's trips still being
-planned gets an event (the members' pages update), and a traveller who left or was
-removed lets go of their held seats in the same transaction."""
+sent after the group's transaction committed): each of the group's trips gets an event
+(the members' pages update), and on a trip still being planned a traveller who left or
+was removed lets go of their held seats in the same transaction."""
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,14 +16,19 @@ def on_group_changed(sender, *, group_id: int, kind: str, user_id: int | None, *
     from booking.plan import holds_release, record
 
     with transaction.atomic():
+        # Every trip of the group hears it (a trip being paid for or booked too: its
+        # members' pages follow who is gone at once); only a trip still being planned
+        # lets go of the person's held seats (a checkout's seats are its policy's).
         trips = list(
             Trip.objects.select_for_update()
-            .filter(group_id=group_id, status=Trip.Status.PLANNING)
+            .filter(group_id=group_id)
+            .exclude(status=Trip.Status.CANCELLED)
             .order_by("pk")
         )
         for trip in trips:
             released = []
-            if kind in RELEASES_SEATS and user_id is not None:
+            planning = trip.status == Trip.Status.PLANNING
+            if planning and kind in RELEASES_SEATS and user_id is not None:
                 released = holds_release(
                     SeatAllocation.objects.filter(
                         leg__trip=trip, user_id=user_id, state=AllocationState.HELD

@@ -20,6 +20,7 @@ from booking.errors import (
     FareNotOffered,
     NotEligible,
     SameStations,
+    TripClosedToJoiners,
     TripNotFound,
     UnknownStation,
 )
@@ -497,6 +498,47 @@ class TripView:
 
 def _trips():
     return Trip.objects.select_related("origin", "destination", "event", "group")
+
+
+# Once a trip is in one of these, nobody joins its group (issue 23, docs/payments.md "Who
+# travels"): they would be a member with no seat, no share and no ticket.
+CLOSED_TO_JOINERS = (Trip.Status.CHECKOUT, Trip.Status.BOOKED)
+
+
+def trip_closed_to_joiners(*, group_id: int) -> Trip | None:
+    """The group's trip that is being paid for or is booked (its legs' trains with it),
+    else ``None``. One rule for the join page, the invitations and ``trip_join_check``."""
+    return (
+        _trips()
+        .filter(group_id=group_id, status__in=CLOSED_TO_JOINERS)
+        .prefetch_related("legs__departure__origin", "legs__departure__destination")
+        .order_by("outbound_from", "pk")
+        .first()
+    )
+
+
+def trip_join_check(group_id: int) -> None:
+    """``groups.join_checks``' check: refuse a joiner (or a new invitation) while a trip
+    of the group is being paid for or is booked."""
+    if Trip.objects.filter(group_id=group_id, status__in=CLOSED_TO_JOINERS).exists():
+        raise TripClosedToJoiners()
+
+
+def tickets_still_to_use(*, user_id: int, now: dt.datetime | None = None):
+    """The person's valid tickets whose train has not left yet, trip by trip: what
+    deleting their account cancels (``payments.services.tickets_cancel_of_leaving_account``)
+    and what its page lists first."""
+    from booking.models import Ticket
+
+    return (
+        Ticket.objects.select_related("fare_class", "booking")
+        .filter(
+            traveller_id=user_id,
+            state=Ticket.State.VALID,
+            allocation__departure__departs_at__gt=now or timezone.now(),
+        )
+        .order_by("booking__trip_id", "pk")
+    )
 
 
 def trip_get_for(*, user, trip_id: int) -> TripView:

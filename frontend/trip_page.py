@@ -155,7 +155,12 @@ def render_trip(
         if not access.is_organiser:  # a member sees the invitations they made
             invitations = [i for i in invitations if i.created_by_id == request.user.pk]
         context["invitations"] = [InvitationRow(i, _invitation_status(i)) for i in invitations]
-        context["friends"] = _friend_suggestions(request, group.pk)
+        # Being paid for or booked: no link admits anyone, no new one is made.
+        closed = trip.status in booking_selectors.CLOSED_TO_JOINERS or (
+            booking_selectors.trip_closed_to_joiners(group_id=group.pk) is not None
+        )
+        context["invites_closed"] = closed
+        context["friends"] = None if closed else _friend_suggestions(request, group.pk)
     if access.is_member:
         context.update(_plan_context(request, trip))
         context.update(checkout_context(request, trip, context))
@@ -358,6 +363,7 @@ def checkout_context(request, trip, context: dict) -> dict:
     return {
         "checkout": checkout,
         "checkout_page": page,
+        "checkout_standing": payment_selectors.travel_standing(user=request.user, trip_id=trip.pk),
         "checkout_pay_url": pay_url,
         "checkout_tickets": ticket_rows(request, tickets),
     }

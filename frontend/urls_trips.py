@@ -31,6 +31,11 @@ urlpatterns = [
     path("trips/<int:trip_id>/members/decline/", views.member_reject, name="trip_member_reject"),
     path("trips/<int:trip_id>/members/remove/", views.member_remove, name="trip_member_remove"),
     path(
+        "trips/<int:trip_id>/members/<int:user_id>/remove/",
+        views.member_remove_confirm,
+        name="trip_member_remove_confirm",
+    ),
+    path(
         "trips/<int:trip_id>/members/organiser/",
         views.member_make_organiser,
         name="trip_member_make_organiser",

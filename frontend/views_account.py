@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from core.errors import DomainError
 from groups import account_services, exports
 from groups.services import DISPLAY_NAME_MAX_LENGTH
+from payments import selectors as payment_selectors
 from referrals.selectors import reward_balance_get
 
 DELETED_CODE_SESSION_KEY = "account_deleted_code"
@@ -122,17 +123,26 @@ def account_data(request):
 def account_delete(request):
     if request.method == "POST":
         form = DeleteForm(request.POST)
+        refusal = None
         if form.is_valid():
-            deletion = account_services.account_delete(user=request.user)
+            try:
+                deletion = account_services.account_delete(user=request.user)
+            except DomainError as exc:
+                refusal = exc
+        if form.is_valid() and refusal is None:
             logout(request)
             # The new, anonymous session carries the code to the goodbye page.
             request.session[DELETED_CODE_SESSION_KEY] = deletion.confirmation_code
             return redirect("my_account_deleted")
-        status = 400
+        status = refusal.status if refusal is not None else 400
     else:
         form = DeleteForm()
         status = 200
-    return render(request, "frontend/account/delete.html", {"form": form}, status=status)
+        refusal = account_services.account_delete_check(user=request.user)
+    # The tickets still to use are cancelled with the account: the page says so first.
+    quotes = payment_selectors.account_delete_quotes(user=request.user)
+    context = {"form": form, "quotes": quotes, "refusal": refusal}
+    return render(request, "frontend/account/delete.html", context, status=status)
 
 
 @never_cache

@@ -120,6 +120,7 @@ def pay(request, token: str):
         "payer_name": next((t.name for t in page.travellers if t.is_me), ""),
         "is_open": link.checkout.state in services.OPEN_STATES,
         "can_pay_mine": page.mine is not None and page.my_status == "unpaid",
+        "standing": selectors.travel_standing(user=link.payer, trip_id=link.checkout.trip_id),
         "tickets": trip_page.ticket_rows(request, tickets),
         "stripe_js_url": settings.STRIPE_JS_URL,
         "stripe_key": settings.STRIPE_PUBLISHABLE_KEY,

@@ -14,6 +14,7 @@ session (which lives in the database).
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from booking import selectors as booking_selectors
 from booking import services as booking_services
 from booking.commands import command_list_params, command_run
-from booking.errors import EventNotFound, TripNotFound
+from booking.errors import EventNotFound, TripClosedToJoiners, TripNotFound
 from core.errors import DomainError
 from frontend import trip_page
 from frontend.forms import (
@@ -44,6 +45,7 @@ from groups.errors import (
     InvitationUsedUp,
 )
 from groups.ratelimits import rate_limit
+from payments import selectors as payment_selectors
 
 # The refusals of a link itself (as opposed to a refusal of the person: a full trip, …):
 # the join page then shows no trip details at all.
@@ -64,12 +66,16 @@ def my_trips(request):
 def _render_my_trips(request, *, status: int = 200, error: str = ""):
     rows = booking_selectors.trips_for_user(user=request.user)
     counts = booking_selectors.trip_member_counts(group_ids={trip.group_id for trip, _m in rows})
+    standings = payment_selectors.travel_standings(
+        user=request.user, trip_ids=[trip.pk for trip, _m in rows]
+    )
     today = timezone.localdate()
     trips = [
         {
             "trip": trip,
             "membership": membership,
             "member_count": counts.get(trip.group_id, 0),
+            "standing": standings.get(trip.pk, ""),
             "past": (trip.return_to or trip.outbound_to) < today,
         }
         for trip, membership in rows
@@ -287,18 +293,42 @@ def trip_leave(request, trip_id: int):
         return redirect("my_trips")
     if not (view.access.is_member or view.access.is_pending):
         return redirect("trip", trip_id=trip_id)
-    # What leaving would be refused with now (a checkout under way, a valid ticket): said
-    # before anyone confirms, by the same rule as the leaving itself.
+    # What leaving would be refused with now (a checkout under way, a valid ticket), else
+    # what it does: said before anyone confirms, by the same rule as the leaving itself.
     refusal = None
     if view.access.is_member:
         refusal = group_services.membership_end_check(
             group_id=view.group.pk, user_id=request.user.pk, kind="member_left"
         )
-    return render(
-        request,
-        "frontend/trips/leave.html",
-        {"trip": view.trip, "access": view.access, "refusal": refusal},
+    outcomes = payment_selectors.leave_outcomes(user_id=request.user.pk, group_id=view.group.pk)
+    context = {"trip": view.trip, "access": view.access, "outcomes": outcomes, "refusal": refusal}
+    return render(request, "frontend/trips/leave.html", context)
+
+
+@login_required
+@require_GET
+def member_remove_confirm(request, trip_id: int, user_id: int):
+    """The organiser's "Remove": first what happens to that traveller's seat, share and
+    ticket (the same words as their own leave page), then the POST to ``member_remove``."""
+    view = trip_page.trip_view(request, trip_id)
+    if not view.access.is_organiser:
+        raise PermissionDenied
+    member = next(
+        (
+            m
+            for m in group_selectors.group_members(group=view.group, viewer=request.user)
+            if m.user_id == user_id and m.status == "active" and not m.is_viewer
+        ),
+        None,
     )
+    if member is None:
+        raise Http404
+    refusal = group_services.membership_end_check(
+        group_id=view.group.pk, user_id=user_id, kind="member_removed"
+    )
+    outcomes = payment_selectors.leave_outcomes(user_id=user_id, group_id=view.group.pk)
+    context = {"trip": view.trip, "member": member, "outcomes": outcomes, "refusal": refusal}
+    return render(request, "frontend/trips/remove.html", context)
 
 
 @login_required
@@ -361,7 +391,10 @@ def join(request, token: str):
         if access is not None and (access.is_member or access.is_pending):
             return redirect(trip_url)
     status, error = 200, ""
-    if request.method == "POST":
+    # Being paid for or booked: the page says so, with the train, and offers a booking of
+    # one's own on it; nobody joins (groups.join_checks refuses the POST too).
+    closed = booking_selectors.trip_closed_to_joiners(group_id=group.pk)
+    if request.method == "POST" and closed is None:
         if not user.is_authenticated:
             return redirect_to_login(request.path)
         try:
@@ -387,7 +420,11 @@ def join(request, token: str):
         "join_path": request.path,
         "for_an_address": bool(invitation.invitee_email),
         "error": error,
+        "closed_trip": closed,
+        "closed_legs": [leg for leg in closed.legs.all() if leg.departure_id] if closed else [],
     }
+    if closed is not None and request.method == "POST":
+        status = TripClosedToJoiners.status
     return render(request, "frontend/trips/join.html", context, status=status)
 
 

@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.errors import InvalidInput
+from core.errors import DomainError, InvalidInput
 from groups import services
 from groups.models import DataDeletionRequest, FriendGroup, Invitation, Membership, Profile
 from groups.signals import group_changed, user_anonymising
@@ -233,6 +233,25 @@ def _groups_leave(user) -> None:
         services.membership_leave(group_id=group_id, user=user)
 
 
+class _DryRun(Exception):
+    pass
+
+
+def account_delete_check(*, user) -> DomainError | None:
+    """What deleting ``user``'s account would be refused with right now (a checkout under
+    way that counts them as a traveller: ``travellers_fixed``), or None: the delete page
+    says it before anyone confirms. The deletion itself, rolled back: one rule, and
+    nothing it would send after commit is sent."""
+    try:
+        with transaction.atomic():
+            account_delete(user=user)
+            raise _DryRun
+    except _DryRun:
+        return None
+    except DomainError as refusal:
+        return refusal
+
+
 @transaction.atomic
 def account_delete(*, user) -> DataDeletionRequest:
     """The person deletes their account, from their account page.
@@ -245,6 +264,11 @@ def account_delete(*, user) -> DataDeletionRequest:
     """
     User = get_user_model()
     user = User.objects.select_for_update().get(pk=user.pk)
+    # Inside the transaction: if a higher app cannot anonymise its records, nothing is
+    # done. First, so that what they settle (future tickets cancelled and refunded) is
+    # settled before the person leaves their groups, which asks the same apps whether
+    # they may (groups.signals.membership_ending: a checkout under way refuses).
+    user_anonymising.send(sender=User, user_id=user.pk)
     _groups_leave(user)
 
     addresses = {user.email.lower()} if user.email else set()
@@ -265,9 +289,6 @@ def account_delete(*, user) -> DataDeletionRequest:
     SocialAccount.objects.filter(user=user).delete()
     EmailAddress.objects.filter(user=user).delete()
     _sessions_delete(user.pk)
-
-    # Inside the transaction: if a higher app cannot anonymise its records, nothing is done.
-    user_anonymising.send(sender=User, user_id=user.pk)
 
     Profile.objects.filter(user=user).update(
         display_name=FORMER_TRAVELLER_NAME, avatar_url="", facebook_id=None, updated_at=now

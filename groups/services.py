@@ -24,6 +24,7 @@ from groups.errors import (
     OrganiserMustHandOver,
     RemovedFromGroup,
 )
+from groups.join_checks import join_check
 from groups.models import FriendGroup, Invitation, Membership, Profile
 from groups.selectors import hash_token, invitation_check, invitation_validate, user_owns_address
 from groups.signals import GROUP_EVENT_KINDS, group_changed, membership_ending
@@ -294,6 +295,7 @@ def invitation_create(
         )
     if max_uses is not None and max_uses < 1:
         raise InvalidInput(fields={"max_uses": [_("Choose at least 1.")]})
+    join_check(group.pk)  # no new invitation into a trip that admits nobody any more
     if invitee is not None:
         if Membership.objects.filter(
             group=group, user=invitee, status=Membership.Status.ACTIVE
@@ -342,6 +344,7 @@ def _join(group: FriendGroup, user, *, invitation: Invitation | None) -> Members
             return membership
         if membership.status == Membership.Status.REMOVED:
             raise RemovedFromGroup()
+    join_check(group.pk)
     active = group.memberships.filter(status=Membership.Status.ACTIVE).count()
     if active >= group.max_members:
         raise GroupFull()
@@ -440,6 +443,7 @@ def membership_approve(*, group_id: int, by, user_id: int) -> Membership:
         return membership
     if membership.status != Membership.Status.PENDING:
         raise MemberNotFound(_("That person is not waiting to join."))
+    join_check(group.pk)
     if group.memberships.filter(status=Membership.Status.ACTIVE).count() >= group.max_members:
         raise GroupFull()
     membership.status = Membership.Status.ACTIVE

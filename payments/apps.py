@@ -6,7 +6,7 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from core import jobs
-        from groups.signals import membership_ending
+        from groups.signals import membership_ending, user_anonymising
         from payments import deadlines, receivers, tasks
 
         membership_ending.connect(
@@ -22,3 +22,9 @@ class PaymentsConfig(AppConfig):
         jobs.register("stripe_events", tasks.stripe_events_handle, every_seconds=1)
         jobs.register("payment_confirmations", tasks.checkout_confirmations, every_seconds=1)
         jobs.register("payment_starts_expire", tasks.payment_starts_expire, every_seconds=30)
+
+        # An account deleted with tickets still to use: cancelled and refunded to whoever
+        # paid, in the deletion's transaction (issue 23).
+        user_anonymising.connect(
+            receivers.on_user_anonymising, dispatch_uid="payments.user_anonymising"
+        )

@@ -1,4 +1,6 @@
-"""What payments says when a friend group changes (``groups.signals``)."""
+"""What payments says and does when a friend group changes (``groups.signals``)."""
+
+from django.contrib.auth import get_user_model
 
 from booking.models import Trip
 from core.locking import rows_lock
@@ -25,3 +27,12 @@ def on_membership_ending(sender, *, group_id: int, user_id: int, kind: str, **kw
         .exists()
     ):
         raise TravellersFixed()
+
+
+def on_user_anonymising(sender, *, user_id: int, **kwargs) -> None:
+    """An account is being deleted (inside its transaction: a failure here deletes
+    nothing): its future tickets are cancelled and refunded to whoever paid."""
+    from payments.services import tickets_cancel_of_leaving_account
+
+    user = get_user_model().objects.get(pk=user_id)
+    tickets_cancel_of_leaving_account(user=user)

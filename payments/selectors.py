@@ -67,7 +67,9 @@ class TravellerStatus:
 
     user_id: int
     name: str
-    status: str  # unpaid, paying (a payment covers it, waiting), paid, released, refunded
+    # unpaid, paying (a payment covers it, waiting), paid, released, refunded, cancelled
+    # (booked, then every ticket of theirs cancelled: they left, or deleted their account)
+    status: str
     is_me: bool
     paid_by_other: bool  # a friend covered it
 
@@ -105,6 +107,7 @@ class CheckoutPage:
     mine: Share | None  # the viewer's own share (None when they do not travel)
     my_lines: list[ShareLine]
     coverable: list[CoverableShare]  # friends' unpaid, uncovered shares
+    refunds_to_me: list = ()  # PayerRefund: tickets the viewer paid for, cancelled since
 
     @property
     def my_status(self) -> str:
@@ -113,6 +116,16 @@ class CheckoutPage:
     @property
     def all_paid(self) -> bool:
         return all(t.status in ("paid", "released") for t in self.travellers)
+
+
+@dataclass(frozen=True)
+class PayerRefund:
+    """A ticket the viewer paid for, cancelled since: whose, and what came back."""
+
+    name: str
+    amount_cents: int
+    currency: str
+    state: str  # pending, succeeded, failed
 
 
 def _share_status(share: Share) -> str:
@@ -154,11 +167,27 @@ def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
     def name_of(share: Share) -> str:
         return names.get(share.traveller_id) or share.traveller.get_full_name() or "?"
 
+    ticketed = None  # once booked: who still holds a valid ticket
+    if checkout.state == Checkout.State.CONFIRMED:
+        from booking.models import Ticket
+
+        ticketed = set(
+            Ticket.objects.filter(
+                booking__trip_id=checkout.trip_id, state=Ticket.State.VALID
+            ).values_list("traveller_id", flat=True)
+        )
+
+    def status_of(share: Share) -> str:
+        status = _share_status(share)
+        if status == "paid" and ticketed is not None and share.traveller_id not in ticketed:
+            return "cancelled"  # never "paid" for someone who no longer travels
+        return status
+
     travellers = [
         TravellerStatus(
             user_id=share.traveller_id,
             name=name_of(share),
-            status=_share_status(share),
+            status=status_of(share),
             is_me=share.traveller_id == viewer_id,
             paid_by_other=share.payment is not None
             and share.payment.payer_id != share.traveller_id
@@ -197,8 +226,30 @@ def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
         and share.state == Share.State.UNPAID
         and share.payment_id is None
     ]
+    refunds_to_me = []
+    if ticketed is not None and viewer_id is not None:
+        refunds = Refund.objects.filter(
+            payment__checkout=checkout, payment__payer_id=viewer_id, ticket__isnull=False
+        ).select_related("ticket")
+        by_traveller = {s.traveller_id: s for s in shares}
+        refunds_to_me = [
+            PayerRefund(
+                name=name_of(by_traveller[r.ticket.traveller_id])
+                if r.ticket.traveller_id in by_traveller
+                else "?",
+                amount_cents=r.amount_cents,
+                currency=r.currency,
+                state=r.state,
+            )
+            for r in refunds.order_by("pk")
+        ]
     return CheckoutPage(
-        checkout=checkout, travellers=travellers, mine=mine, my_lines=lines, coverable=coverable
+        checkout=checkout,
+        travellers=travellers,
+        mine=mine,
+        my_lines=lines,
+        coverable=coverable,
+        refunds_to_me=refunds_to_me,
     )
 
 
@@ -235,6 +286,65 @@ def traveller_tickets(*, checkout: Checkout, traveller) -> list:
         )
         .order_by("leg__direction")
     )
+
+
+# --- Who travels: one answer for every page (docs/payments.md, "Who travels") ----------------
+
+# What a member's trip is to them. The trip page, the pay page and "My trips" all ask here,
+# so none of them says "booked" to someone without a ticket.
+PLANNING = "planning"  # the group is still planning (no checkout under way)
+PAYING = "paying"  # a checkout is under way and the member has a share in it
+BOOKED = "booked"  # the member holds at least one valid ticket of the trip
+NOT_TRAVELLING = "not_travelling"  # past planning, with neither a live share nor a ticket
+
+
+def travel_standings(*, user, trip_ids) -> dict[int, str]:
+    """For each of ``trip_ids``, where ``user`` stands (``PLANNING``, ``PAYING``,
+    ``BOOKED`` or ``NOT_TRAVELLING``), read from the trip, its checkout's shares and the
+    tickets: only a valid ticket is "booked". A member dropped at a deadline (share
+    released), one who joined once checkout had started, or whose tickets are all
+    cancelled does not travel. Three queries, whatever the number of trips."""
+    from booking.models import Ticket, Trip
+
+    trip_ids = list(trip_ids)
+    user_id = getattr(user, "pk", None)
+    if not trip_ids or user_id is None:
+        return dict.fromkeys(trip_ids, PLANNING)
+    statuses = dict(Trip.objects.filter(pk__in=trip_ids).values_list("pk", "status"))
+    booked = set(
+        Ticket.objects.filter(
+            booking__trip_id__in=trip_ids, traveller_id=user_id, state=Ticket.State.VALID
+        ).values_list("booking__trip_id", flat=True)
+    )
+    paying = set(
+        Share.objects.filter(
+            checkout__trip_id__in=trip_ids,
+            checkout__state__in=[
+                Checkout.State.OPEN,
+                Checkout.State.GRACE,
+                Checkout.State.CONFIRMING,
+            ],
+            traveller_id=user_id,
+        )
+        .exclude(state__in=[Share.State.RELEASED, Share.State.REFUNDED])
+        .values_list("checkout__trip_id", flat=True)
+    )
+    standings = {}
+    for trip_id in trip_ids:
+        if trip_id in booked:
+            standings[trip_id] = BOOKED
+        elif trip_id in paying:
+            standings[trip_id] = PAYING
+        elif statuses.get(trip_id, Trip.Status.PLANNING) == Trip.Status.PLANNING:
+            standings[trip_id] = PLANNING
+        else:
+            standings[trip_id] = NOT_TRAVELLING
+    return standings
+
+
+def travel_standing(*, user, trip_id: int) -> str:
+    """``travel_standings`` for one trip."""
+    return travel_standings(user=user, trip_ids=[trip_id])[trip_id]
 
 
 # --- Cancelling a ticket (frontend/views_pay.py, payments/api.py) ------------------------------
@@ -323,6 +433,75 @@ def ticket_cancel_quote(*, ticket_id: int, viewer, now=None) -> TicketCancelQuot
         payer_name=payer_name,
         refund=refund,
     )
+
+
+@dataclass(frozen=True)
+class LeaveOutcome:
+    """What happens to one person's seat, share and ticket on one trip of the group if
+    they leave it or are removed, as the code does it today (``leave_outcomes``)."""
+
+    trip: object  # booking.Trip
+    standing: str  # travel_standings' answer, before leaving
+    held_seats: list[str]  # seats held for them while planning: released on leaving
+    share_status: str  # "" (no share, or released / refunded), unpaid, paying, paid
+    tickets: int  # valid tickets they hold: they stay valid and theirs
+
+
+def leave_outcomes(*, user_id: int, group_id: int) -> list[LeaveOutcome]:
+    """The one place the leave and remove pages read "what happens if they go" from, trip
+    by trip of the group (cancelled trips left out): while planning, their held seats are
+    released (``booking.receivers``). Leaving during a checkout, or with a valid ticket
+    for a train still to come, is refused (``groups.services.membership_end_check`` says
+    so first: ``payments.receivers``, ``booking.receivers``), so the share and ticket lines
+    describe what is left after a checkout ended or a train left."""
+    from booking.models import AllocationState, SeatAllocation, Ticket, Trip
+
+    trips = list(
+        Trip.objects.filter(group_id=group_id)
+        .exclude(status=Trip.Status.CANCELLED)
+        .order_by("outbound_from", "pk")
+    )
+    ids = [t.pk for t in trips]
+    standings = travel_standings(user=get_user_model()(pk=user_id), trip_ids=ids)
+    held: dict[int, list[str]] = {}
+    for allocation in SeatAllocation.objects.filter(
+        leg__trip_id__in=ids, user_id=user_id, state=AllocationState.HELD
+    ).select_related("seat__coach", "leg"):
+        held.setdefault(allocation.leg.trip_id, []).append(allocation.seat.label)
+    shares = {
+        share.checkout.trip_id: _share_status(share)
+        for share in Share.objects.filter(checkout__trip_id__in=ids, traveller_id=user_id)
+        .exclude(checkout__state=Checkout.State.CANCELLED)
+        .exclude(state__in=[Share.State.RELEASED, Share.State.REFUNDED])  # nothing left
+        .select_related("checkout")
+    }
+    tickets: dict[int, int] = {}
+    for trip_id in Ticket.objects.filter(
+        booking__trip_id__in=ids, traveller_id=user_id, state=Ticket.State.VALID
+    ).values_list("booking__trip_id", flat=True):
+        tickets[trip_id] = tickets.get(trip_id, 0) + 1
+    return [
+        LeaveOutcome(
+            trip=trip,
+            standing=standings[trip.pk],
+            held_seats=held.get(trip.pk, []) if trip.status == Trip.Status.PLANNING else [],
+            share_status=shares.get(trip.pk, ""),
+            tickets=tickets.get(trip.pk, 0),
+        )
+        for trip in trips
+    ]
+
+
+def account_delete_quotes(*, user) -> list[TicketCancelQuote]:
+    """What deleting ``user``'s account does to their tickets, ticket by ticket: each
+    valid ticket whose train has not left, with the refund its fare gives and to whom
+    (``services.tickets_cancel_of_leaving_account`` does exactly that)."""
+    from booking.selectors import tickets_still_to_use
+
+    return [
+        ticket_cancel_quote(ticket_id=ticket.pk, viewer=user)
+        for ticket in tickets_still_to_use(user_id=user.pk)
+    ]
 
 
 # --- Staff (payments/admin.py) -----------------------------------------------------------------

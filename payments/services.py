@@ -44,7 +44,7 @@ from booking.services import TicketItem, booking_confirm
 from booking.services import ticket_cancel as booking_ticket_cancel
 from core.errors import InvalidInput
 from groups.models import Membership, Profile
-from payments import credits
+from payments import credits, signals
 from payments import stripe_gateway as gateway
 from payments.errors import (
     CardDeclined,
@@ -791,6 +791,14 @@ def checkout_deadline(*, checkout_id: int, now=None) -> str:
                 _detach(payment, error="deadline passed", state=Payment.State.CANCELLED)
                 cancelled_payments.append(payment)
             _shares_release(checkout, [s.traveller_id for s in unpaid])
+            dropped = {
+                "trip_id": checkout.trip_id,
+                "checkout_id": checkout.pk,
+                "traveller_ids": sorted(s.traveller_id for s in unpaid),
+            }
+            transaction.on_commit(
+                lambda: signals.travellers_dropped.send(sender=Checkout, **dropped)
+            )
             _confirming(checkout)
         else:
             action = "cancel"
@@ -963,6 +971,37 @@ class TicketCancelled:
     refund: Refund | None  # None: the fare refunds nothing
 
 
+def _ticket_cancel_in_transaction(ticket: Ticket, *, by) -> Refund | None:
+    """Inside the caller's transaction: cancel ``by``'s ``ticket`` (``booking``'s
+    ticket_cancel: the seat free again, the trip told) and record the fare's refund
+    (``refund_rules.ticket_refund_due``) to the payment that covered the share, with key
+    ``refund-<ticket id>-<payment key>``. Returns the ticket's refund (None: the fare
+    refunds nothing); Stripe is asked by the caller, after the commit."""
+    checkout = (
+        Checkout.objects.select_for_update()
+        .filter(trip_id=ticket.booking.trip_id, state=Checkout.State.CONFIRMED)
+        .first()
+    )
+    share = (
+        Share.objects.select_related("payment")
+        .filter(checkout=checkout, traveller_id=ticket.traveller_id)
+        .first()
+        if checkout
+        else None
+    )
+    amount = ticket_refund_due(ticket, share)
+    ticket, changed = booking_ticket_cancel(ticket_id=ticket.pk, by=by, refunded_cents=amount)
+    if changed and amount > 0:
+        Refund.objects.create(
+            payment=share.payment,
+            ticket=ticket,
+            amount_cents=amount,
+            currency=ticket.currency,
+            idempotency_key=f"refund-{ticket.pk}-{share.payment.key}",
+        )
+    return Refund.objects.select_related("payment").filter(ticket=ticket).first()
+
+
 def ticket_cancel(*, ticket_id: int, by) -> TicketCancelled:
     """The ticket's traveller (only them: anyone else finds no ticket) cancels it after
     the booking: the seat is free again, the trip is told (``ticket_cancelled``), and the
@@ -974,33 +1013,32 @@ def ticket_cancel(*, ticket_id: int, by) -> TicketCancelled:
     if ticket is None or by is None or not by.is_authenticated or ticket.traveller_id != by.pk:
         raise TicketNotFound()
     with transaction.atomic():
-        checkout = (
-            Checkout.objects.select_for_update()
-            .filter(trip_id=ticket.booking.trip_id, state=Checkout.State.CONFIRMED)
-            .first()
-        )
-        share = (
-            Share.objects.select_related("payment")
-            .filter(checkout=checkout, traveller_id=ticket.traveller_id)
-            .first()
-            if checkout
-            else None
-        )
-        amount = ticket_refund_due(ticket, share)
-        ticket, changed = booking_ticket_cancel(ticket_id=ticket_id, by=by, refunded_cents=amount)
-        if changed and amount > 0:
-            Refund.objects.create(
-                payment=share.payment,
-                ticket=ticket,
-                amount_cents=amount,
-                currency=ticket.currency,
-                idempotency_key=f"refund-{ticket.pk}-{share.payment.key}",
-            )
-    refund = Refund.objects.select_related("payment").filter(ticket=ticket).first()
+        refund = _ticket_cancel_in_transaction(ticket, by=by)
+    ticket.refresh_from_db()
     if refund is not None and refund.state == Refund.State.PENDING:
         _refund_send(refund)
         refund.refresh_from_db()
     return TicketCancelled(ticket=ticket, refund=refund)
+
+
+def tickets_cancel_of_leaving_account(*, user) -> list[Refund]:
+    """The person deletes their account (``groups.signals.user_anonymising``, inside the
+    deletion's transaction): every valid ticket of theirs whose train has not left is
+    cancelled by its fare's rules, as if they had cancelled it, and refunded to whoever
+    paid for it (a friend who covered the share included); nothing stays valid under a
+    deleted name. Stripe is asked after the deletion commits (a refund Stripe cannot take
+    now stays pending for ``refunds_retry``). Returns the refunds recorded."""
+    from booking.selectors import tickets_still_to_use
+
+    tickets = list(tickets_still_to_use(user_id=user.pk))
+    refunds = []
+    for ticket in tickets:
+        refund = _ticket_cancel_in_transaction(ticket, by=user)
+        if refund is not None and refund.state == Refund.State.PENDING:
+            refunds.append(refund)
+    for refund in refunds:
+        transaction.on_commit(lambda refund=refund: _refund_send(refund))
+    return refunds
 
 
 @dataclass(frozen=True)

@@ -305,3 +305,42 @@ def checkout_ready_trip(*, travellers: int = 3, fares: dict | None = None):
     plan.sit_together(trip_id=trip_obj.pk, user=organiser, leg="outbound")
     trip_obj.refresh_from_db()
     return trip_obj, people, departures[0]
+
+
+def booked_by_organiser(sandbox, *, travellers: int = 2, fares: dict | None = None):
+    """``checkout_ready_trip`` booked: the organiser starts the checkout and pays every
+    share with one card of the Stripe ``sandbox``. Returns (trip, [users], departure,
+    checkout), the checkout confirmed."""
+    from payments import services, tasks
+    from payments.models import Share
+
+    trip_obj, people, departure = checkout_ready_trip(travellers=travellers, fares=fares)
+    checkout = services.checkout_start(trip_id=trip_obj.pk, by=people[0])
+    services.payment_start(
+        checkout_id=checkout.pk,
+        payer=people[0],
+        share_ids=list(Share.objects.filter(checkout=checkout).values_list("pk", flat=True)),
+        payment_method=sandbox.card_payment_method(),
+    )
+    tasks.checkout_confirmations()  # the worker confirms off the request
+    checkout.refresh_from_db()
+    assert checkout.state == "confirmed"
+    trip_obj.refresh_from_db()
+    return trip_obj, people, departure, checkout
+
+
+def link_made_while_planning(trip, *, by, token: str = "a-link-made-while-planning") -> str:
+    """An invitation link to ``trip``'s group as if made before its checkout (the service
+    refuses to make one after), valid for 30 days. Returns its token."""
+    import datetime as dt
+
+    from groups.models import Invitation
+    from groups.selectors import hash_token
+
+    Invitation.objects.create(
+        group_id=trip.group_id,
+        created_by=by,
+        token_hash=hash_token(token),
+        expires_at=trip.created_at + dt.timedelta(days=30),
+    )
+    return token

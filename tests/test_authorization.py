@@ -595,6 +595,12 @@ PAGE_ROUTES = [
         lambda w: {"user_id": w.member.pk},
     ),
     Route(
+        "GET",
+        "trip_member_remove_confirm",
+        lambda w: f"/trips/{w.trip.pk}/members/{w.member.pk}/remove/",
+        _statuses(LOGIN, 404, 403, 200),
+    ),
+    Route(
         "POST",
         "trip_member_make_organiser",
         lambda w: f"/trips/{w.trip.pk}/members/organiser/",

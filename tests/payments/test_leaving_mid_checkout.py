@@ -127,3 +127,30 @@ def test_while_planning_anyone_may_leave():
     trip, people, _departures = factories.planned_trip(travellers=3)
     group_services.membership_leave(group_id=trip.group_id, user=people[2])
     assert _status(trip, people[2]) == Membership.Status.LEFT
+
+
+def test_an_account_is_not_deleted_during_a_checkout_that_counts_its_owner(in_checkout):
+    """Deleting an account leaves its groups: while a checkout counts them as a
+    traveller, the delete page says it waits for the checkout's end, and a POST deletes
+    nothing."""
+    from django.test import Client
+
+    from groups import account_services
+
+    trip, checkout, _olivia, ana, _ben = in_checkout
+    assert account_services.account_delete_check(user=ana).code == "travellers_fixed"
+    browser = Client()
+    browser.force_login(ana)
+    page = browser.get(reverse("my_account_delete"))
+    assert 'data-error-code="travellers_fixed"' in page.content.decode()
+    refused = browser.post(reverse("my_account_delete"), {"confirm": "on"})
+    assert refused.status_code == 409
+    ana.refresh_from_db()
+    assert not ana.username.startswith("deleted-")
+    assert _status(trip, ana) == Membership.Status.ACTIVE
+    assert _share(checkout, ana).state == Share.State.AUTHORISED
+    # The dry run wrote nothing either: the same check once the checkout is over.
+    Checkout.objects.filter(pk=checkout.pk).update(state=Checkout.State.CANCELLED)
+    assert account_services.account_delete_check(user=ana) is None
+    ana.refresh_from_db()
+    assert not ana.username.startswith("deleted-")

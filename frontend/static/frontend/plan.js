@@ -250,6 +250,10 @@ function onSnapshot(snapshot, { drawn = false } = {}) {
   applyHeld();
   if (changed) refreshHtml();
   else render();
+  // A snapshot that moved us on without its events (a broadcast never reached us, e.g. the
+  // deadline worker's from another process): the checkout part is not in the snapshot, so
+  // it is fetched again as the missed events would have done ("Booked" without a reload).
+  if (!drawn && state.version > before) refreshCheckout();
   // The page's snapshot is older than what we had and the events between are not all at
   // hand: the server says where we are.
   if (drawn && state.version < before) requestSnapshot();
