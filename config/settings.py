@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "channels",
     # Ours, lowest layer first (see docs/architecture.md).
     "core",
+    "notices",
     "groups",
     "booking",
     "payments",
@@ -403,6 +404,10 @@ SIDEBYSIDE = {
     "PAYMENT_REMINDER_HOURS_LEFT": env.float("PAYMENT_REMINDER_HOURS_LEFT", default=2),
     # Where the site is, for links in e-mails (pay links): scheme and host, no slash.
     "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),
+    # Messages (notices/): where replies to our e-mails go ("" for none), and how many
+    # times the worker tries a message before it is marked failed.
+    "EMAIL_REPLY_TO": env.str("EMAIL_REPLY_TO", default=""),
+    "MESSAGE_MAX_ATTEMPTS": env.int("MESSAGE_MAX_ATTEMPTS", default=8),
 }
 
 # --- Security (production) ------------------------------------------------------------
