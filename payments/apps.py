@@ -27,6 +27,13 @@ class PaymentsConfig(AppConfig):
             object_type="payments.payment",
             render=messages.payment_received,
         )
+        # One kind per reminder: each is sent once per share (the outbox's uniqueness).
+        for number in (1, 2):
+            kinds.register(
+                f"payments.reminder_{number}",
+                object_type="payments.share",
+                render=deadlines.reminder,
+            )
         kinds.register(
             "payments.checkout_cancelled",
             object_type="payments.checkout",

@@ -16,7 +16,7 @@ from booking.models import Ticket
 from groups.models import Profile
 from notices.models import Message
 from notices.sending import messages_send
-from payments import selectors, services
+from payments import deadlines, selectors, services
 from payments.models import Share
 from tests import factories
 
@@ -166,3 +166,24 @@ def test_a_cancelled_checkout_says_nobody_was_charged_and_drops_the_unsent(
     assert "Nobody was charged" in bodies(smtp_server.to(ben.email)[0])[0]
     started = Message.objects.filter(kind="payments.checkout_started")
     assert set(started.values_list("state", flat=True)) == {"dropped"}
+
+
+def test_a_reminder_goes_through_the_outbox_unless_paid_meanwhile(
+    stripe_sandbox, smtp_server, site
+):
+    trip, (olivia, ana, ben), _departure = trio()
+    checkout = services.checkout_start(trip_id=trip.pk, by=olivia, deadline_hours=24)
+    messages_send()
+    smtp_server.clear()
+    halfway = checkout.created_at + dt.timedelta(hours=12, seconds=1)
+    assert deadlines.payment_reminders(now=halfway) == 3
+    pay(stripe_sandbox, checkout, ana, [ana])  # before the reminder went
+    assert messages_send(now=halfway) == 3  # Ana's receipt, Olivia's and Ben's reminders
+    [reminder] = smtp_server.to(ben.email)
+    assert "Pay your share" in reminder["Subject"]
+    assert 'class="button"' in bodies(reminder)[1]
+    assert [m["Subject"] for m in smtp_server.to(ana.email)] == [
+        f"[Sidebyside] Paiement reçu pour {trip.title}"
+    ]
+    states = Message.objects.filter(kind="payments.reminder_1").values_list("state", flat=True)
+    assert sorted(states) == ["dropped", "sent", "sent"]
