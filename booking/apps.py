@@ -30,6 +30,13 @@ class BookingConfig(AppConfig):
         from notices import kinds
 
         # Essential messages (tickets, refunds): sent whatever the person's preferences.
+        # News of the plan: follows the person's preference (one-click unsubscribe).
+        kinds.register(
+            "booking.train_chosen",
+            object_type="booking.trip_leg",
+            render=messages.train_chosen,
+            essential=False,
+        )
         kinds.register(
             "booking.booking_confirmed",
             object_type="booking.booking",

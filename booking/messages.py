@@ -1,4 +1,5 @@
 """The e-mails of ``booking`` (registered with the outbox in ``booking.apps``): the
+train chosen (news of the plan, not essential: it follows the person's preference), the
 booking confirmed (each of my tickets with its QR code, and a calendar invitation) and a
 ticket cancelled with its refund. Each renders one traveller's own tickets only."""
 
@@ -12,10 +13,10 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import formats
 
-from booking.models import Booking, Ticket
+from booking.models import Booking, Ticket, TripLeg
 from booking.tickets import ticket_signed_code
 from groups.selectors import user_display_name
-from notices.emails import email_render
+from notices.emails import email_render, unsubscribe_url
 
 
 def _site() -> str:
@@ -135,5 +136,29 @@ def ticket_cancelled(message):
             "trip_title": ticket.booking.trip.title,
             **_ticket_view(ticket),
             "trip_url": _site() + reverse("trip", args=[ticket.booking.trip_id]),
+        },
+    )
+
+
+def train_chosen(message):
+    leg = (
+        TripLeg.objects.filter(pk=message.object_id)
+        .select_related("trip", "departure__origin", "departure__destination")
+        .first()
+    )
+    if leg is None or leg.departure is None:
+        return None
+    departure = leg.departure
+    return email_render(
+        "booking/email/train_chosen",
+        {
+            "trip_title": leg.trip.title,
+            "leg": leg.get_direction_display(),
+            "departure": departure,
+            "departs": formats.date_format(
+                _local(departure.departs_at, departure.origin), "DATETIME_FORMAT"
+            ),
+            "trip_url": _site() + reverse("trip", args=[leg.trip_id]),
+            "unsubscribe_url": unsubscribe_url(message.recipient_id),
         },
     )

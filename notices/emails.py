@@ -8,7 +8,9 @@ import css_inline
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.urls import reverse
 
+from notices import selectors
 from notices.kinds import Email
 from notices.models import Message
 
@@ -33,14 +35,28 @@ def _domain() -> str:
     return sender.rsplit("@", 1)[-1].strip(" >") or "localhost"
 
 
-def email_build(message: Message, content: Email) -> EmailMultiAlternatives:
+def unsubscribe_url(user_id: int) -> str:
+    """The person's one-click unsubscribe link (``notices.views.unsubscribe``)."""
+    token = selectors.unsubscribe_token(user_id=user_id)
+    path = reverse("messages_unsubscribe", args=[token])
+    return settings.SIDEBYSIDE["SITE_URL"].rstrip("/") + path
+
+
+def email_build(
+    message: Message, content: Email, *, essential: bool = True
+) -> EmailMultiAlternatives:
     reply_to = settings.SIDEBYSIDE["EMAIL_REPLY_TO"]
+    headers = {"Message-ID": f"<message-{message.pk}@{_domain()}>"}
+    if not essential:
+        # RFC 8058: the mail provider's "unsubscribe" button POSTs to this link.
+        headers["List-Unsubscribe"] = f"<{unsubscribe_url(message.recipient_id)}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     mail = EmailMultiAlternatives(
         subject=content.subject,
         body=content.text,
         to=[message.recipient.email],
         reply_to=[reply_to] if reply_to else None,
-        headers={"Message-ID": f"<message-{message.pk}@{_domain()}>"},
+        headers=headers,
     )
     if content.html:
         mail.attach_alternative(content.html, "text/html")

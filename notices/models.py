@@ -64,3 +64,26 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.object_id} → {self.recipient_id} ({self.state})"
+
+
+class Preference(models.Model):
+    """What a person wants beyond the essential messages (payments, tickets, refunds:
+    always sent): the plan's news by e-mail (the train chosen, …). No row: the
+    defaults."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    email_updates = models.BooleanField(_("e-mails about the plan's news"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message preference")
+        verbose_name_plural = _("message preferences")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {'updates' if self.email_updates else 'essential only'}"

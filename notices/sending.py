@@ -26,7 +26,7 @@ from django.core.mail import mailers
 from django.db import transaction
 from django.utils import timezone, translation
 
-from notices import emails, kinds
+from notices import emails, kinds, selectors
 from notices.models import Message
 
 logger = logging.getLogger(__name__)
@@ -82,12 +82,15 @@ def _send_one(message: Message, mailer) -> bool:
     if not address:
         raise PermanentFailure("the recipient has no e-mail address")
     spec = kinds.kind_get(message.kind)
+    if not spec.essential and not selectors.email_updates_wanted(user_id=message.recipient_id):
+        _finish(message, Message.State.DROPPED, error="opted out")
+        return False
     with translation.override(message.language):
         content = spec.render(message)
     if content is None:
         _finish(message, Message.State.DROPPED, error="nothing to send any more")
         return False
-    mailer.send_messages([emails.email_build(message, content)])
+    mailer.send_messages([emails.email_build(message, content, essential=spec.essential)])
     _finish(message, Message.State.SENT)
     return True
 
