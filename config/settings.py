@@ -300,6 +300,12 @@ MAILERS = {
     }
 }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Sidebyside <noreply@localhost>")
+# The local mailbox (debug only): without EMAIL_URL, `manage.py serve` starts an SMTP
+# server on loopback (sandboxes/mail_server.py) that keeps what it receives in
+# MAIL_SANDBOX_DIR, points EMAIL_URL at it and sets MAIL_SANDBOX=1: the page
+# /messages/mailbox/ then shows those e-mails (login codes included).
+MAIL_SANDBOX = DEBUG and env.bool("MAIL_SANDBOX", default=False)
+MAIL_SANDBOX_DIR = Path(env.str("MAIL_SANDBOX_DIR", default=str(VAR_DIR / "mailbox")))
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="fr")

@@ -16,13 +16,16 @@ From Python::
         sandbox.messages  # what arrived
 
 or alone: ``python -m sandboxes.mail_server --port 8425 --maildir var/mailbox`` prints
-``EMAIL_URL=smtp://127.0.0.1:8425`` once it listens.
+``EMAIL_URL=smtp://127.0.0.1:8425`` once it listens; ``manage.py serve`` runs it that way
+in debug when no ``EMAIL_URL`` is set, and the debug-only page ``/messages/mailbox/``
+(``notices.mailbox``) shows what it received.
 """
 
 import argparse
 import email
 import email.policy
 import mailbox
+import os
 import signal
 import socket
 import threading
@@ -65,7 +68,12 @@ class MailSandbox:
     def __init__(self, *, port: int = 0, maildir: str | Path | None = None):
         self.port = port or _free_port()
         self.messages: list[email.message.EmailMessage] = []
-        self.maildir = mailbox.Maildir(maildir, create=True) if maildir else None
+        self.maildir = None
+        if maildir:
+            # Maildir creates its folders only for a path that does not exist yet.
+            for folder in ("tmp", "new", "cur"):
+                os.makedirs(Path(maildir) / folder, exist_ok=True)
+            self.maildir = mailbox.Maildir(maildir, create=False)
         self._lock = threading.Lock()
         self._controller = Controller(_Keeper(self), hostname="127.0.0.1", port=self.port)
 
@@ -111,17 +119,32 @@ class MailSandbox:
         self.stop()
 
 
-def main() -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return os.getppid() == pid
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1"])  # loopback only
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--maildir", default=None)
-    args = parser.parse_args()
+    parser.add_argument("--parent-pid", type=int, default=0, help="stop when it exits")
+    args = parser.parse_args(argv)
     sandbox = MailSandbox(port=args.port, maildir=args.maildir).start()
     print(f"EMAIL_URL={sandbox.email_url}", flush=True)
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())
-    stopped.wait()
+    # An orphan stops by itself: no mail server outlives the run that started it.
+    while not stopped.wait(1.0):
+        if args.parent_pid and not _alive(args.parent_pid):
+            break
     sandbox.stop()
 
 
