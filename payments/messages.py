@@ -20,12 +20,17 @@ def _trip_url(checkout: Checkout) -> str:
     return settings.SIDEBYSIDE["SITE_URL"].rstrip("/") + reverse("trip", args=[checkout.trip_id])
 
 
-def checkout_started(message):
-    share = (
+def _my_share(message) -> Share | None:
+    """The recipient's own share of the checkout the message is about."""
+    return (
         Share.objects.filter(checkout_id=message.object_id, traveller_id=message.recipient_id)
         .select_related("checkout__trip", "traveller__profile")
         .first()
     )
+
+
+def checkout_started(message):
+    share = _my_share(message)
     if share is None or share.checkout.state != Checkout.State.OPEN:
         return None  # cancelled or settled before the e-mail went: nothing to ask for
     checkout = share.checkout
@@ -64,11 +69,7 @@ def payment_received(message):
 
 
 def checkout_cancelled(message):
-    share = (
-        Share.objects.filter(checkout_id=message.object_id, traveller_id=message.recipient_id)
-        .select_related("checkout__trip", "traveller__profile")
-        .first()
-    )
+    share = _my_share(message)
     if share is None:
         return None
     return email_render(

@@ -34,6 +34,8 @@ from typing import Self
 
 from aiosmtpd.controller import Controller
 
+from sandboxes.lifetime import parent_alive
+
 REFUSED_DOMAIN = "refused.test"
 BUSY_DOMAIN = "busy.test"
 
@@ -119,16 +121,6 @@ class MailSandbox:
         self.stop()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return os.getppid() == pid
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1"])  # loopback only
@@ -143,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(sig, lambda *_: stopped.set())
     # An orphan stops by itself: no mail server outlives the run that started it.
     while not stopped.wait(1.0):
-        if args.parent_pid and not _alive(args.parent_pid):
+        if args.parent_pid and not parent_alive(args.parent_pid):
             break
     sandbox.stop()
 
