@@ -31,11 +31,15 @@ def site(settings):
     settings.SIDEBYSIDE = {**settings.SIDEBYSIDE, "SITE_URL": "https://sidebyside.example"}
 
 
-def trio():
+def trio(smtp_server):
+    """Olivia (Flex), Ana (Standard), Ben (Flex, in English), their train chosen and
+    its news e-mailed already (the mailbox is empty again)."""
     trip, people, departure = factories.checkout_ready_trip(
         travellers=3, fares={0: FLEX, 1: STANDARD, 2: FLEX}
     )
     Profile.objects.filter(user=people[2]).update(preferred_language="en")
+    assert messages_send() == 3  # the train chosen
+    smtp_server.clear()
     return trip, people, departure
 
 
@@ -65,7 +69,7 @@ def pay(sandbox, checkout, payer, users):
 def test_each_traveller_gets_their_share_and_own_pay_link(
     stripe_sandbox, smtp_server, site, client
 ):
-    trip, (olivia, ana, ben), _departure = trio()
+    trip, (olivia, ana, ben), _departure = trio(smtp_server)
     checkout = services.checkout_start(trip_id=trip.pk, by=olivia, policy="cancel_all")
     shares = {s.traveller_id: s for s in Share.objects.filter(checkout=checkout)}
     assert shares[olivia.pk].amount_cents != shares[ana.pk].amount_cents
@@ -94,7 +98,7 @@ def test_each_traveller_gets_their_share_and_own_pay_link(
 def test_a_payment_gets_a_receipt_and_the_booking_each_traveller_s_own_tickets(
     stripe_sandbox, smtp_server, site
 ):
-    trip, (olivia, ana, ben), departure = trio()
+    trip, (olivia, ana, ben), departure = trio(smtp_server)
     checkout = services.checkout_start(trip_id=trip.pk, by=olivia)
     messages_send()
     smtp_server.clear()
@@ -137,7 +141,7 @@ def test_a_payment_gets_a_receipt_and_the_booking_each_traveller_s_own_tickets(
 
 
 def test_a_cancelled_ticket_tells_its_refund(stripe_sandbox, smtp_server, site):
-    trip, (olivia, ana, ben), _departure = trio()
+    trip, (olivia, ana, ben), _departure = trio(smtp_server)
     checkout = services.checkout_start(trip_id=trip.pk, by=olivia)
     pay(stripe_sandbox, checkout, olivia, [olivia, ana, ben])
     ticket = Ticket.objects.get(traveller=olivia)
@@ -154,7 +158,7 @@ def test_a_cancelled_ticket_tells_its_refund(stripe_sandbox, smtp_server, site):
 def test_a_cancelled_checkout_says_nobody_was_charged_and_drops_the_unsent(
     stripe_sandbox, smtp_server, site
 ):
-    trip, (olivia, ana, ben), _departure = trio()
+    trip, (olivia, ana, ben), _departure = trio(smtp_server)
     checkout = services.checkout_start(trip_id=trip.pk, by=olivia, policy="cancel_all")
     services.checkout_deadline(
         checkout_id=checkout.pk, now=checkout.deadline_at + dt.timedelta(seconds=1)
@@ -171,7 +175,7 @@ def test_a_cancelled_checkout_says_nobody_was_charged_and_drops_the_unsent(
 def test_a_reminder_goes_through_the_outbox_unless_paid_meanwhile(
     stripe_sandbox, smtp_server, site
 ):
-    trip, (olivia, ana, ben), _departure = trio()
+    trip, (olivia, ana, ben), _departure = trio(smtp_server)
     checkout = services.checkout_start(trip_id=trip.pk, by=olivia, deadline_hours=24)
     messages_send()
     smtp_server.clear()
