@@ -11,7 +11,7 @@ class MessageAdmin(admin.ModelAdmin):
     list_display = [
         "pk",
         "kind",
-        "recipient",
+        "recipient__email",
         "channel",
         "language",
         "state",

@@ -3,10 +3,12 @@ kind × object × recipient × channel, sent by the worker after commit, retried
 backoff, and a permanent failure is recorded without stopping the others."""
 
 import datetime as dt
+import threading
 
 import pytest
+from django.conf import settings
 from django.core import mail
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from groups.account_services import account_delete
@@ -131,3 +133,52 @@ def test_the_worker_runs_the_sender():
     from core import jobs
 
     assert "messages_send" in {job.name for job in jobs.registered()}
+
+
+on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+@pytest.mark.skipif(not on_postgres, reason="needs PostgreSQL: real row locks (skip_locked)")
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_at_once_send_each_message_once(smtp_server):
+    people = [factories.user() for _ in range(30)]
+    for object_id in range(4):
+        message_queue(kind="tests.hello", object_id=object_id, recipient_ids=[p.pk for p in people])
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def worker():
+        try:
+            connection.ensure_connection()
+            barrier.wait(timeout=30)
+            total = 0
+            while handled := sending.messages_send(limit=10):
+                total += handled
+            outcomes.append(("ok", total))
+        except Exception as error:  # pragma: no cover - reported below
+            outcomes.append(("error", error))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert [kind for kind, _value in outcomes] == ["ok", "ok"], outcomes
+    assert sum(value for _kind, value in outcomes) == 120
+    ids = [message["Message-ID"] for message in smtp_server.messages]
+    assert len(ids) == len(set(ids)) == 120  # none twice, none lost
+    assert set(Message.objects.values_list("state", "attempts")) == {("sent", 1)}
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_each_message_and_a_trip_s_messages(admin_client):
+    ana, ben = factories.user(), factories.user()
+    message_queue(kind="tests.hello", object_id=1, recipient_ids=[ana.pk], trip_id=11)
+    message_queue(kind="tests.hello", object_id=2, recipient_ids=[ben.pk], trip_id=12)
+    everything = admin_client.get("/admin/notices/message/")
+    assert everything.status_code == 200
+    assert ana.email in everything.content.decode() and ben.email in everything.content.decode()
+    one_trip = admin_client.get("/admin/notices/message/?trip_id=11").content.decode()
+    assert ana.email in one_trip and ben.email not in one_trip
