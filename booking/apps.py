@@ -32,4 +32,27 @@ class BookingConfig(AppConfig):
         jobs.register("holds_expire", plan.holds_expire, every_seconds=5)
         jobs.register("presence_cleanup", presence_cleanup, every_seconds=60)
 
-        from booking import checks  # noqa: F401 - registers the live plan's system checks
+        from booking import (
+            checks,  # noqa: F401 - registers the live plan's system checks
+            messages,
+        )
+        from notices import kinds
+
+        # Essential messages (tickets, refunds): sent whatever the person's preferences.
+        # News of the plan: follows the person's preference (one-click unsubscribe).
+        kinds.register(
+            "booking.train_chosen",
+            object_type="booking.trip_leg",
+            render=messages.train_chosen,
+            essential=False,
+        )
+        kinds.register(
+            "booking.booking_confirmed",
+            object_type="booking.booking",
+            render=messages.booking_confirmed,
+        )
+        kinds.register(
+            "booking.ticket_cancelled",
+            object_type="booking.ticket",
+            render=messages.ticket_cancelled,
+        )

@@ -61,6 +61,7 @@ from core.errors import InvalidInput
 from groups.errors import NotMember, NotOrganiser
 from groups.models import Membership
 from groups.selectors import user_display_name
+from notices.services import message_queue
 
 POLL_MIN_OPTIONS = 2
 POLL_MAX_OPTIONS = 5
@@ -255,6 +256,14 @@ def poll_settle(*, trip_id: int, by, leg: str, departure_id: int) -> TripEvent:
         SeatAllocation.objects.filter(leg=trip_leg, state=AllocationState.HELD).exclude(
             departure_id=departure_id
         )
+    )
+    message_queue(
+        kind="booking.train_chosen",
+        object_id=trip_leg.pk,
+        recipient_ids=Membership.objects.filter(
+            group_id=locked.trip.group_id, status=Membership.Status.ACTIVE
+        ).values_list("user_id", flat=True),
+        trip_id=locked.trip.pk,
     )
     return record(
         locked.trip,

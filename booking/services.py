@@ -34,6 +34,7 @@ from core.errors import InvalidInput
 from groups.errors import NotOrganiser
 from groups.selectors import group_access
 from groups.services import group_create
+from notices.services import message_queue
 
 
 def _neighbour_pairs(seats: list[Seat]) -> list[tuple[Seat, Seat, str]]:
@@ -427,6 +428,12 @@ def booking_confirm(*, trip_id: int, items: list[TicketItem], actor=None):
         "amount_cents": sum(i.price_cents for i in items),
         "currency": items[0].currency if items else settings.SIDEBYSIDE["CURRENCY"],
     }
+    message_queue(
+        kind="booking.booking_confirmed",
+        object_id=booking.pk,
+        recipient_ids=announced["traveller_ids"],
+        trip_id=trip.pk,
+    )
     transaction.on_commit(lambda: signals.booking_confirmed.send(sender=Booking, **announced))
     return booking
 
@@ -501,6 +508,12 @@ def ticket_cancel(*, ticket_id: int, by, refunded_cents: int = 0):
             "seat_id": allocation.seat_id,
         },
         actor=by,
+    )
+    message_queue(
+        kind="booking.ticket_cancelled",
+        object_id=ticket.pk,
+        recipient_ids=[ticket.traveller_id],
+        trip_id=trip.pk,
     )
     if refunded_cents:
         refunded = {

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "axes",  # locks out repeated failed logins (the admin's, see AXES_* below)
     # Ours, lowest layer first (see docs/architecture.md).
     "core",
+    "notices",
     "groups",
     "booking",
     "payments",
@@ -315,6 +316,12 @@ MAILERS = {
     }
 }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Sidebyside <noreply@localhost>")
+# The local mailbox (debug only): without EMAIL_URL, `manage.py serve` starts an SMTP
+# server on loopback (sandboxes/mail_server.py) that keeps what it receives in
+# MAIL_SANDBOX_DIR, points EMAIL_URL at it and sets MAIL_SANDBOX=1: the page
+# /messages/mailbox/ then shows those e-mails (login codes included).
+MAIL_SANDBOX = DEBUG and env.bool("MAIL_SANDBOX", default=False)
+MAIL_SANDBOX_DIR = Path(env.str("MAIL_SANDBOX_DIR", default=str(VAR_DIR / "mailbox")))
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="fr")
@@ -427,6 +434,10 @@ SIDEBYSIDE = {
     "JSON_MAX_BYTES": env.int("JSON_MAX_BYTES", default=262_144),
     # Where the site is, for links in e-mails (pay links): scheme and host, no slash.
     "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),
+    # Messages (notices/): where replies to our e-mails go ("" for none), and how many
+    # times the worker tries a message before it is marked failed.
+    "EMAIL_REPLY_TO": env.str("EMAIL_REPLY_TO", default=""),
+    "MESSAGE_MAX_ATTEMPTS": env.int("MESSAGE_MAX_ATTEMPTS", default=8),
 }
 
 # --- Security (production) ------------------------------------------------------------

@@ -27,6 +27,7 @@ urlpatterns = [
     # Facebook platform callbacks: data deletion (and its status page), deauthorise.
     path("facebook/", include("groups.callback_urls")),
     path("payments/", include("payments.urls")),  # Stripe's webhook
+    path("messages/", include("notices.urls")),  # one-click unsubscribe
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("referrals.urls")),  # /r/<code>/: share links, their image, consent

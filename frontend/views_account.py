@@ -20,6 +20,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from core.errors import DomainError
 from groups import account_services, exports
 from groups.services import DISPLAY_NAME_MAX_LENGTH
+from notices import selectors as notices_selectors
+from notices import services as notices_services
 from payments import selectors as payment_selectors
 from referrals.selectors import reward_balance_get
 
@@ -97,9 +99,20 @@ def account(request):
             "summary": summary,
             "rewards": reward_balance_get(user=request.user),
             "incentive": settings.REFERRALS["INCENTIVE"],
+            "email_updates": notices_selectors.email_updates_wanted(user_id=request.user.pk),
         },
         status=status,
     )
+
+
+@login_required
+@require_http_methods(["POST"])
+def account_messages(request):
+    """The person's choice about non-essential e-mails (the essential ones always go)."""
+    wanted = request.POST.get("email_updates") == "on"
+    notices_services.preference_set(user_id=request.user.pk, email_updates=wanted)
+    messages.success(request, _("Your e-mail choices are saved."))
+    return redirect("my_account")
 
 
 @login_required

@@ -28,6 +28,7 @@ from core.errors import DomainError, InvalidInput
 from groups import services
 from groups.models import DataDeletionRequest, FriendGroup, Invitation, Membership, Profile
 from groups.signals import group_changed, user_anonymising
+from notices.services import messages_forget
 
 logger = logging.getLogger(__name__)
 
@@ -289,6 +290,7 @@ def account_delete(*, user) -> DataDeletionRequest:
     SocialAccount.objects.filter(user=user).delete()
     EmailAddress.objects.filter(user=user).delete()
     _sessions_delete(user.pk)
+    messages_forget(user_id=user.pk)  # nothing more goes to them
 
     Profile.objects.filter(user=user).update(
         display_name=FORMER_TRAVELLER_NAME, avatar_url="", facebook_id=None, updated_at=now

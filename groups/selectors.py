@@ -220,3 +220,13 @@ def invitation_validate(invitation: Invitation) -> None:
         raise InvitationExpired()
     if invitation.max_uses is not None and invitation.uses >= invitation.max_uses:
         raise InvitationUsedUp()
+
+
+def languages_of(user_ids: list[int]) -> dict[int, str]:
+    """Each person's chosen language (``Profile.preferred_language``), for those who
+    chose one."""
+    return dict(
+        Profile.objects.filter(user_id__in=user_ids)
+        .exclude(preferred_language="")
+        .values_list("user_id", "preferred_language")
+    )

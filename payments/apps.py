@@ -28,3 +28,30 @@ class PaymentsConfig(AppConfig):
         user_anonymising.connect(
             receivers.on_user_anonymising, dispatch_uid="payments.user_anonymising"
         )
+
+        from notices import kinds
+        from payments import messages
+
+        # Essential messages (money): sent whatever the person's preferences.
+        kinds.register(
+            "payments.checkout_started",
+            object_type="payments.checkout",
+            render=messages.checkout_started,
+        )
+        kinds.register(
+            "payments.payment_received",
+            object_type="payments.payment",
+            render=messages.payment_received,
+        )
+        # One kind per reminder: each is sent once per share (the outbox's uniqueness).
+        for number in (1, 2):
+            kinds.register(
+                f"payments.reminder_{number}",
+                object_type="payments.share",
+                render=deadlines.reminder,
+            )
+        kinds.register(
+            "payments.checkout_cancelled",
+            object_type="payments.checkout",
+            render=messages.checkout_cancelled,
+        )

@@ -7,8 +7,9 @@ payments.md, step 6). Registered as jobs in ``payments.apps``:
   grace period then cancel); resumes what a crash or an unreachable Stripe left half done
   (a cancelled checkout's authorisations, a pending refund; a confirmation is resumed by
   its own task, ``payments.tasks``).
-- ``payment_reminders`` (``payment_reminders``): e-mails each unpaid traveller their pay
-  link before the deadline, once per reminder (``Share.reminders_sent``).
+- ``payment_reminders`` (``payment_reminders``): queues an e-mail (the outbox sends it)
+  to each unpaid traveller with their pay link before the deadline, once per reminder
+  (``Share.reminders_sent``).
 
 Every step is safe in several workers at once (rows claimed with
 ``select_for_update(skip_locked=True)``) and again after a crash (the state moves with
@@ -18,18 +19,18 @@ transaction.
 
 import datetime as dt
 import logging
-from decimal import Decimal
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import formats, timezone, translation
+from django.utils import formats, timezone
 
 from booking import plan
-from groups.models import Profile
+from groups.selectors import user_display_name
+from notices.emails import email_render
+from notices.services import message_queue
+from notices.templatetags.emails import cents
 from payments import services
 from payments.errors import StripeError
 from payments.models import Checkout, Payment, Share
@@ -111,12 +112,12 @@ def reminder_times(checkout: Checkout) -> list[dt.datetime]:
 
 
 def payment_reminders(*, now: dt.datetime | None = None) -> int:
-    """E-mail every traveller whose share nobody has paid or started paying their pay
-    link, once per reminder that is due (several due at once: one e-mail). The count is
-    written before the e-mail goes: a crash loses a reminder rather than sending it
-    twice. Returns how many e-mails it sent."""
+    """Queue a reminder (``payments.reminder_<n>``, sent by the outbox) to every
+    traveller whose share nobody has paid or started paying, once per reminder that is
+    due (several due at once: one message), in the same transaction as the count.
+    Returns how many it queued."""
     now = now or timezone.now()
-    to_send: list[tuple[Checkout, Share]] = []
+    queued = 0
     open_checkouts = Checkout.objects.filter(
         state=Checkout.State.OPEN, deadline_at__gt=now
     ).select_related("trip")
@@ -126,51 +127,54 @@ def payment_reminders(*, now: dt.datetime | None = None) -> int:
             continue
         with transaction.atomic():
             shares = list(
-                Share.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(
+                Share.objects.select_for_update(skip_locked=True, of=("self",)).filter(
                     checkout=checkout,
                     state=Share.State.UNPAID,
                     payment__isnull=True,
                     reminders_sent__lt=due,
                 )
-                .select_related("traveller")
             )
             Share.objects.filter(pk__in=[s.pk for s in shares]).update(
                 reminders_sent=due, updated_at=now
             )
-        to_send += [(checkout, share) for share in shares]
-    sent = 0
-    for checkout, share in to_send:
-        try:
-            sent += _reminder_send(checkout, share)
-        except Exception:  # one bad address must not stop the others
-            logger.exception("payment reminder to %s failed", share.traveller_id)
-    return sent
+            for share in shares:
+                queued += message_queue(
+                    kind=f"payments.reminder_{due}",
+                    object_id=share.pk,
+                    recipient_ids=[share.traveller_id],
+                    trip_id=checkout.trip_id,
+                )
+    return queued
 
 
-def _money(cents: int) -> str:
-    return formats.number_format(Decimal(cents) / 100, 2, use_l10n=True)
-
-
-def _reminder_send(checkout: Checkout, share: Share) -> int:
-    traveller = share.traveller
-    if not traveller.email:
-        return 0
-    profile = Profile.objects.filter(user=traveller).first()
-    language = (profile.preferred_language if profile else "") or settings.LANGUAGE_CODE
+def reminder(message):
+    """The reminder's e-mail; nothing when the share was paid (or the checkout moved on)
+    before it went."""
+    share = (
+        Share.objects.filter(
+            pk=message.object_id,
+            traveller_id=message.recipient_id,
+            state=Share.State.UNPAID,
+            payment__isnull=True,
+            checkout__state=Checkout.State.OPEN,
+        )
+        .select_related("checkout__trip", "traveller")
+        .first()
+    )
+    if share is None:
+        return None
+    checkout, traveller = share.checkout, share.traveller
     token = services.pay_link_token(checkout=checkout, payer=traveller)
-    with translation.override(language):
-        context = {
-            "name": profile.display_name if profile else traveller.get_username(),
+    return email_render(
+        "payments/email/reminder",
+        {
+            "name": user_display_name(user=traveller),
             "trip_title": checkout.trip.title,
-            "amount": f"{_money(share.amount_cents)} {share.currency}",
+            "amount": cents(share.amount_cents, share.currency),
             "deadline": formats.date_format(
                 timezone.localtime(checkout.deadline_at), "DATETIME_FORMAT"
             ),
             "policy": checkout.policy,
             "link": pay_link_url(token),
-        }
-        subject = render_to_string("payments/email/reminder_subject.txt", context)
-        body = render_to_string("payments/email/reminder_message.txt", context)
-    send_mail(" ".join(subject.split()), body, None, [traveller.email])
-    return 1
+        },
+    )

@@ -44,6 +44,7 @@ from booking.services import TicketItem, booking_confirm
 from booking.services import ticket_cancel as booking_ticket_cancel
 from core.errors import InvalidInput
 from groups.models import Membership, Profile
+from notices.services import message_queue
 from payments import credits, signals
 from payments import stripe_gateway as gateway
 from payments.errors import (
@@ -198,6 +199,12 @@ def checkout_start(
         )
         # The items keep the full prices (the tickets' prices); the credit lowers the share.
         credits.shares_credit_apply(shares)
+        message_queue(
+            kind="payments.checkout_started",
+            object_id=checkout.pk,
+            recipient_ids=travellers,
+            trip_id=trip.pk,
+        )
         ShareItem.objects.bulk_create(
             [
                 ShareItem(
@@ -403,6 +410,12 @@ def _apply(payment_id: int, intent: gateway.PaymentIntentView) -> tuple[Payment,
                 travellers = list(shares.values_list("traveller_id", flat=True))
                 shares.update(state=Share.State.AUTHORISED, updated_at=now)
                 _payments_changed(checkout, travellers, Share.State.AUTHORISED)
+                message_queue(
+                    kind="payments.payment_received",
+                    object_id=payment.pk,
+                    recipient_ids=[payment.payer_id],
+                    trip_id=checkout.trip_id,
+                )
             elif payment.state in (Payment.State.FAILED, Payment.State.CANCELLED):
                 release = True
         elif status == "requires_action":
@@ -841,6 +854,14 @@ def _checkout_cancel_locked(checkout: Checkout, *, reason: str) -> None:
     )
     trip = Trip.objects.select_for_update().get(pk=checkout.trip_id)
     plan.record(trip, "checkout_cancelled", {"checkout_id": checkout.pk, "reason": reason})
+    message_queue(
+        kind="payments.checkout_cancelled",
+        object_id=checkout.pk,
+        recipient_ids=Share.objects.filter(checkout=checkout).values_list(
+            "traveller_id", flat=True
+        ),
+        trip_id=checkout.trip_id,
+    )
     _payments_changed(checkout, travellers, Share.State.RELEASED)
 
 

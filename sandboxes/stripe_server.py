@@ -55,6 +55,7 @@ from typing import Self
 from urllib.parse import parse_qsl, urlencode
 
 from core.announced import announced_values
+from sandboxes.lifetime import parent_alive
 
 ROOT = Path(__file__).resolve().parents[1]
 # localstripe accepts any key that starts with sk_ (pk_ for Stripe.js calls).
@@ -305,22 +306,12 @@ async def _serve(args, sock: socket.socket, values: dict[str, str]) -> None:
     try:
         while not stop.is_set():
             # An orphan stops by itself: no sandbox outlives the test run that started it.
-            if args.parent_pid and not _alive(args.parent_pid):
+            if args.parent_pid and not parent_alive(args.parent_pid):
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
         await runner.cleanup()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return os.getppid() == pid
 
 
 def main(argv: list[str] | None = None) -> None:

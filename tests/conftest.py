@@ -8,3 +8,6 @@ def _fresh_cache():
 
     cache.clear()
     yield
+
+
+from tests.mail import smtp_server, smtp_server_process  # noqa: E402, F401 - fixtures

@@ -1,6 +1,6 @@
 """The shape of the code (docs/architecture.md), kept true by tests:
 
-- imports point down: core ← groups ← booking ← payments ← referrals ← frontend. A module
+- imports point down: core ← notices ← groups ← booking ← payments ← referrals ← frontend. A module
   imports from its own app and lower ones only; no app imports ``config`` (settings come
   through ``django.conf``), the sandboxes (started as processes) nor the tests;
 - one module per third-party SDK: only ``payments/stripe_gateway.py`` imports ``stripe``,
@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["core", "groups", "booking", "payments", "referrals", "frontend"]
+LAYERS = ["core", "notices", "groups", "booking", "payments", "referrals", "frontend"]
 FORBIDDEN_EVERYWHERE = {"config", "tests", "sandboxes"}
 SDK_HOMES = {"stripe": "payments/stripe_gateway.py", "facebook": "groups/facebook.py"}
 

@@ -632,6 +632,14 @@ PAGE_ROUTES = [
     Route(
         "GET", "my_account_delete", lambda w: "/account/delete/", _statuses(LOGIN, 200, 200, 200)
     ),
+    # The person's own e-mail choice: anyone logged in, for themselves only.
+    Route(
+        "POST",
+        "my_account_messages",
+        lambda w: "/account/messages/",
+        _statuses(LOGIN, 302, 302, 302),
+        lambda w: {"email_updates": "on"},
+    ),
 ]
 
 # The referrals dashboard (referrals/dashboard.py): staff with referrals.view_dashboard only.

@@ -16,6 +16,7 @@ from booking import live, plan
 from booking.models import AllocationState, Booking, SeatAllocation, Ticket, Trip, TripEvent
 from core import jobs
 from groups.models import Profile
+from notices.sending import messages_send
 from payments import deadlines, selectors, services
 from payments.models import Checkout, Payment, Share
 from sandboxes.stripe_server import CARD_3DS, CARD_OK
@@ -284,12 +285,14 @@ def test_reminders_go_once_each_to_the_unpaid(stripe_sandbox, settings):
     checkout = services.checkout_start(trip_id=trip.pk, by=olivia, deadline_hours=24)
     pay(stripe_sandbox, checkout, olivia, [olivia])
     Profile.objects.filter(user=ben).update(preferred_language="en")
+    messages_send()  # the checkout's own e-mails
     mail.outbox.clear()
 
     assert deadlines.payment_reminders(now=checkout.created_at + dt.timedelta(hours=11)) == 0
     halfway = checkout.created_at + dt.timedelta(hours=12, seconds=1)
     assert deadlines.payment_reminders(now=halfway) == 2
     assert deadlines.payment_reminders(now=halfway) == 0  # once
+    assert messages_send(now=halfway) == 2  # the outbox sends them
     assert sorted(m.to[0] for m in mail.outbox) == sorted([ana.email, ben.email])
     message = next(m for m in mail.outbox if m.to == [ana.email])
     assert trip.title in message.subject
@@ -298,7 +301,7 @@ def test_reminders_go_once_each_to_the_unpaid(stripe_sandbox, settings):
     link = selectors.pay_link_read(token=token)
     assert (link.checkout, link.payer) == (checkout, ana)
     euros = share_of(checkout, ana).amount_cents // 100
-    assert f"{euros},00 EUR" in message.body  # her share, in French (the default)
+    assert f"{euros},00\N{NO-BREAK SPACE}EUR" in message.body  # her share, in French
     assert "Payez votre part" in message.subject
     in_english = next(m for m in mail.outbox if m.to == [ben.email])
     assert "Pay your share" in in_english.subject and "Your share:" in in_english.body
@@ -306,6 +309,7 @@ def test_reminders_go_once_each_to_the_unpaid(stripe_sandbox, settings):
     two_hours_left = checkout.deadline_at - dt.timedelta(hours=1)
     assert deadlines.payment_reminders(now=two_hours_left) == 2
     assert deadlines.payment_reminders(now=two_hours_left) == 0
+    assert messages_send(now=two_hours_left) == 2
     assert len(mail.outbox) == 4
     assert set(Share.objects.filter(checkout=checkout).values_list("reminders_sent", flat=True))
     assert share_of(checkout, olivia).reminders_sent == 0  # paid: never reminded

@@ -32,7 +32,8 @@ class Command(BaseCommand):
         "Run the app for local use: Daphne (HTTP + websockets) and, beside it, the worker; "
         "without FACEBOOK_APP_ID, also the Facebook sandbox (a fake Facebook on loopback); in "
         "Stripe sandbox mode (STRIPE_SANDBOX: debug and no STRIPE_SECRET_KEY), also the Stripe "
-        "sandbox (localstripe on loopback). "
+        "sandbox (localstripe on loopback); in debug without EMAIL_URL, also a local SMTP server "
+        "whose e-mails the page /messages/mailbox/ shows. "
         "Ctrl-C stops them all; if one dies, the others are stopped too."
     )
 
@@ -52,9 +53,23 @@ class Command(BaseCommand):
             default=0,
             help="port of the Stripe sandbox on 127.0.0.1 (default: any free port)",
         )
+        parser.add_argument(
+            "--mail-sandbox-port",
+            type=int,
+            default=0,
+            help="port of the local SMTP server on 127.0.0.1 (default: any free port)",
+        )
 
     def handle(
-        self, *args, host, port, no_worker, facebook_sandbox_port, stripe_sandbox_port, **options
+        self,
+        *args,
+        host,
+        port,
+        no_worker,
+        facebook_sandbox_port,
+        stripe_sandbox_port,
+        mail_sandbox_port=0,
+        **options,
     ):
         python = sys.executable
         env = os.environ.copy()
@@ -94,6 +109,25 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Stripe sandbox (local demo, not the real Stripe: test cards only, no money "
                 f"moves) at {values['STRIPE_API_BASE']}"
+            )
+        if settings.DEBUG and not os.environ.get("EMAIL_URL"):
+            # The local mailbox: e-mails (login codes, the trips' messages) go to an SMTP
+            # server on loopback and are read on a debug-only page, not on the console.
+            sandbox, values = self._sandbox_start(
+                python,
+                "sandboxes.mail_server",
+                ("EMAIL_URL",),
+                mail_sandbox_port,
+                ["--maildir", str(settings.MAIL_SANDBOX_DIR), "--parent-pid", str(os.getpid())],
+                "The local mail server (sandboxes/mail_server.py) did not start. "
+                "Set EMAIL_URL to send e-mails elsewhere.",
+                children,
+            )
+            children["local mailbox"] = sandbox
+            env.update(values, MAIL_SANDBOX="1")
+            self.stdout.write(
+                f"Local mailbox (demo: e-mails stay on this machine) at "
+                f"http://{host}:{port}/messages/mailbox/"
             )
         commands = {
             "web": [python, "-m", "daphne", "-b", host, "-p", str(port), "asgi:application"],

@@ -1,0 +1,193 @@
+"""The e-mails of a checkout, through the outbox to a real SMTP server (aiosmtpd), read
+back as MIME: checkout started (my share, my own pay link, the deadline, the policy),
+payment received, booking confirmed (my tickets, their QR codes inline, a calendar
+invitation), ticket cancelled with its refund, checkout cancelled. Each traveller's
+e-mails carry their own money only, in their language."""
+
+import datetime as dt
+import re
+import zoneinfo
+from html import unescape
+
+import icalendar
+import pytest
+
+from booking.models import Ticket
+from groups.models import Profile
+from notices.models import Message
+from notices.sending import messages_send
+from payments import deadlines, selectors, services
+from payments.models import Share
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+FLEX = {"fare_class_code": "flex-2", "passenger_type_code": "adult", "age": 35}
+STANDARD = {"fare_class_code": "standard-2", "passenger_type_code": "adult", "age": 35}
+
+
+@pytest.fixture
+def site(settings):
+    settings.SIDEBYSIDE = {**settings.SIDEBYSIDE, "SITE_URL": "https://sidebyside.example"}
+
+
+def trio(smtp_server):
+    """Olivia (Flex), Ana (Standard), Ben (Flex, in English), their train chosen and
+    its news e-mailed already (the mailbox is empty again)."""
+    trip, people, departure = factories.checkout_ready_trip(
+        travellers=3, fares={0: FLEX, 1: STANDARD, 2: FLEX}
+    )
+    Profile.objects.filter(user=people[2]).update(preferred_language="en")
+    assert messages_send() == 3  # the train chosen
+    smtp_server.clear()
+    return trip, people, departure
+
+
+def euros(cents: int) -> str:
+    return f"{cents // 100},{cents % 100:02d}\N{NO-BREAK SPACE}EUR"
+
+
+def bodies(message) -> tuple[str, str]:
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    return text, unescape(html)
+
+
+def pay(sandbox, checkout, payer, users):
+    return services.payment_start(
+        checkout_id=checkout.pk,
+        payer=payer,
+        share_ids=list(
+            Share.objects.filter(checkout=checkout, traveller__in=users).values_list(
+                "pk", flat=True
+            )
+        ),
+        payment_method=sandbox.card_payment_method(),
+    )
+
+
+def test_each_traveller_gets_their_share_and_own_pay_link(
+    stripe_sandbox, smtp_server, site, client
+):
+    trip, (olivia, ana, ben), _departure = trio(smtp_server)
+    checkout = services.checkout_start(trip_id=trip.pk, by=olivia, policy="cancel_all")
+    shares = {s.traveller_id: s for s in Share.objects.filter(checkout=checkout)}
+    assert shares[olivia.pk].amount_cents != shares[ana.pk].amount_cents
+    assert messages_send() == 3
+
+    [mine] = smtp_server.to(ana.email)
+    assert trip.title in mine["Subject"] and "payer votre part" in mine["Subject"]
+    text, html = bodies(mine)
+    assert euros(shares[ana.pk].amount_cents) in text
+    assert euros(shares[ana.pk].amount_cents) in html
+    assert euros(shares[olivia.pk].amount_cents) not in text + html  # never another's price
+    assert "personne n’est débité" in text.lower() or "personne n'est débité" in text.lower()
+    url = re.search(r"https://sidebyside\.example(/pay/[^/\s]+/)", text).group(1)
+    link = selectors.pay_link_read(token=url.split("/")[2])
+    assert (link.checkout, link.payer) == (checkout, ana)
+    assert client.get(url).status_code == 200  # the link opens her pay page
+    # Readable on a phone and in dark mode: styles inlined, media queries kept.
+    assert 'style="' in html and "prefers-color-scheme: dark" in html
+    assert "max-width: 400px" in html
+
+    [english] = smtp_server.to(ben.email)
+    assert "Time to pay your share" in english["Subject"]
+    assert "whole booking is cancelled and nobody is charged" in bodies(english)[0]
+
+
+def test_a_payment_gets_a_receipt_and_the_booking_each_traveller_s_own_tickets(
+    stripe_sandbox, smtp_server, site
+):
+    trip, (olivia, ana, ben), departure = trio(smtp_server)
+    checkout = services.checkout_start(trip_id=trip.pk, by=olivia)
+    messages_send()
+    smtp_server.clear()
+
+    payment = pay(stripe_sandbox, checkout, ana, [ana]).payment
+    assert messages_send() == 1
+    [receipt] = smtp_server.to(ana.email)
+    text, _html = bodies(receipt)
+    assert euros(payment.amount_cents) in text
+    assert "Personne n’est débité tant que tout le monde n’a pas payé" in text
+
+    pay(stripe_sandbox, checkout, olivia, [olivia, ben])
+    checkout.refresh_from_db()
+    assert checkout.state == "confirmed"
+    assert messages_send() == 4  # Olivia's receipt, three confirmations
+    assert len(smtp_server.to(ben.email)) == 1  # Olivia paid for him: no receipt to him
+
+    [confirmed] = [m for m in smtp_server.to(ben.email) if "Booked" in m["Subject"]]
+    [ticket] = Ticket.objects.filter(traveller=ben).select_related("allocation__seat__coach")
+    text, html = bodies(confirmed)
+    seat = ticket.allocation.seat
+    assert f"Coach {seat.coach.number}, seat {seat.number}" in text
+    assert ticket.code in text
+    [image] = [p for p in confirmed.walk() if p.get_content_type() == "image/png"]
+    assert f'src="cid:qr-{ticket.code}"' in html
+    assert image["Content-ID"] == f"<qr-{ticket.code}>"
+    assert image.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
+    [ics] = [p for p in confirmed.iter_attachments() if p.get_filename() == "trip.ics"]
+    calendar = icalendar.Calendar.from_ical(ics.get_content())
+    [event] = calendar.walk("VEVENT")
+    paris = zoneinfo.ZoneInfo(departure.origin.time_zone)
+    assert event.decoded("dtstart") == departure.departs_at.astimezone(paris)
+    assert event.decoded("dtstart").tzinfo.key == departure.origin.time_zone
+    assert f"{seat.coach.number} / {seat.number}" in str(event["description"])
+    assert str(event["url"]) == f"https://sidebyside.example/trips/{trip.pk}/"
+    # Nobody's confirmation carries another's tickets.
+    for person in (olivia, ana):
+        [theirs] = [m for m in smtp_server.to(person.email) if "Réservé" in m["Subject"]]
+        assert ticket.code not in bodies(theirs)[0]
+
+
+def test_a_cancelled_ticket_tells_its_refund(stripe_sandbox, smtp_server, site):
+    trip, (olivia, ana, ben), _departure = trio(smtp_server)
+    checkout = services.checkout_start(trip_id=trip.pk, by=olivia)
+    pay(stripe_sandbox, checkout, olivia, [olivia, ana, ben])
+    ticket = Ticket.objects.get(traveller=olivia)
+    messages_send()
+    smtp_server.clear()
+    services.ticket_cancel(ticket_id=ticket.pk, by=olivia)
+    ticket.refresh_from_db()
+    assert ticket.refunded_cents > 0
+    assert messages_send() == 1
+    [cancelled] = smtp_server.to(olivia.email)
+    assert euros(ticket.refunded_cents) in bodies(cancelled)[0]
+
+
+def test_a_cancelled_checkout_says_nobody_was_charged_and_drops_the_unsent(
+    stripe_sandbox, smtp_server, site
+):
+    trip, (olivia, ana, ben), _departure = trio(smtp_server)
+    checkout = services.checkout_start(trip_id=trip.pk, by=olivia, policy="cancel_all")
+    services.checkout_deadline(
+        checkout_id=checkout.pk, now=checkout.deadline_at + dt.timedelta(seconds=1)
+    )
+    assert messages_send() == 3
+    for person in (olivia, ana):
+        [only] = smtp_server.to(person.email)
+        assert "Personne n’a été débité" in bodies(only)[0]
+    assert "Nobody was charged" in bodies(smtp_server.to(ben.email)[0])[0]
+    started = Message.objects.filter(kind="payments.checkout_started")
+    assert set(started.values_list("state", flat=True)) == {"dropped"}
+
+
+def test_a_reminder_goes_through_the_outbox_unless_paid_meanwhile(
+    stripe_sandbox, smtp_server, site
+):
+    trip, (olivia, ana, ben), _departure = trio(smtp_server)
+    checkout = services.checkout_start(trip_id=trip.pk, by=olivia, deadline_hours=24)
+    messages_send()
+    smtp_server.clear()
+    halfway = checkout.created_at + dt.timedelta(hours=12, seconds=1)
+    assert deadlines.payment_reminders(now=halfway) == 3
+    pay(stripe_sandbox, checkout, ana, [ana])  # before the reminder went
+    assert messages_send(now=halfway) == 3  # Ana's receipt, Olivia's and Ben's reminders
+    [reminder] = smtp_server.to(ben.email)
+    assert "Pay your share" in reminder["Subject"]
+    assert 'class="button"' in bodies(reminder)[1]
+    assert [m["Subject"] for m in smtp_server.to(ana.email)] == [
+        f"[Sidebyside] Paiement reçu pour {trip.title}"
+    ]
+    states = Message.objects.filter(kind="payments.reminder_1").values_list("state", flat=True)
+    assert sorted(states) == ["dropped", "sent", "sent"]
