@@ -19,6 +19,7 @@ from notices.sending import messages_send
 from payments import deadlines, selectors, services
 from payments.models import Share
 from tests import factories
+from tests.payments.conftest import tasks_run
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +55,7 @@ def bodies(message) -> tuple[str, str]:
 
 
 def pay(sandbox, checkout, payer, users):
-    return services.payment_start(
+    started = services.payment_start(
         checkout_id=checkout.pk,
         payer=payer,
         share_ids=list(
@@ -64,6 +65,8 @@ def pay(sandbox, checkout, payer, users):
         ),
         payment_method=sandbox.card_payment_method(),
     )
+    tasks_run()  # the worker: a queued confirmation runs
+    return started
 
 
 def test_each_traveller_gets_their_share_and_own_pay_link(
