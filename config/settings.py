@@ -380,6 +380,8 @@ SIDEBYSIDE = {
     "SEARCH_MAX_DAYS_AHEAD": env.int("SEARCH_MAX_DAYS_AHEAD", default=365),
     # How often the worker looks for due jobs, in seconds.
     "WORKER_INTERVAL_SECONDS": env.float("WORKER_INTERVAL_SECONDS", default=2.0),
+    # How many queued booking confirmations the worker runs at once (PostgreSQL).
+    "PAYMENT_CONFIRM_THREADS": env.int("PAYMENT_CONFIRM_THREADS", default=4),
     # Friend groups: how many travellers a new trip takes unless the organiser says
     # otherwise, and the most an organiser may choose.
     "GROUP_MAX_MEMBERS_DEFAULT": env.int("GROUP_MAX_MEMBERS_DEFAULT", default=9),

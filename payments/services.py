@@ -42,6 +42,7 @@ from booking.models import (
 from booking.plan_selectors import traveller_prices
 from booking.services import TicketItem, booking_confirm
 from booking.services import ticket_cancel as booking_ticket_cancel
+from core import jobs
 from core.errors import InvalidInput
 from groups.models import Membership, Profile
 from notices.services import message_queue
@@ -562,6 +563,7 @@ def checkout_confirm_enqueue(*, checkout_id: int) -> Checkout:
             raise CheckoutNotFound()
         if checkout.state in OPEN_STATES and _every_share_paid(checkout):
             _confirming(checkout, queued=True)
+            jobs.wake("payment_confirmations")  # after the commit: the worker starts now
     return checkout
 
 

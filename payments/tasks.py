@@ -21,9 +21,10 @@ nothing.
 
 import datetime as dt
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -78,7 +79,12 @@ def stripe_events_handle(*, now: dt.datetime | None = None, limit: int = 50) -> 
 def checkout_confirmations(*, now: dt.datetime | None = None, limit: int = 20) -> int:
     """Run the confirmations that are due: queued ones at once, one whose worker died
     after its lease, a failed one after its backoff. Returns how many ran to the end
-    (confirmed, or reopened because an authorisation fell)."""
+    (confirmed, or reopened because an authorisation fell).
+
+    Up to ``PAYMENT_CONFIRM_THREADS`` run at once (each mostly waits for Stripe): safe,
+    as each claims its own row with ``skip_locked`` and is idempotent. Only on PostgreSQL
+    outside a transaction: a thread has its own connection, which would not see rows not
+    committed yet (tests), and SQLite writes one at a time anyway."""
     now = now or timezone.now()
     due = list(
         Checkout.objects.filter(state=Checkout.State.CONFIRMING)
@@ -86,34 +92,47 @@ def checkout_confirmations(*, now: dt.datetime | None = None, limit: int = 20) -
         .order_by("confirm_after", "pk")
         .values_list("pk", flat=True)[:limit]
     )
-    handled = 0
-    for checkout_id in due:
-        with transaction.atomic():
-            claimed = (
-                Checkout.objects.select_for_update(skip_locked=True)
-                .filter(pk=checkout_id, state=Checkout.State.CONFIRMING)
-                .filter(Q(confirm_after__isnull=True) | Q(confirm_after__lte=now))
-                .first()
-            )
-            if claimed is None:
-                continue  # another worker has it
-            claimed.confirm_attempts += 1
-            claimed.confirm_after = now + retry_delay(
-                claimed.confirm_attempts, services.CONFIRM_LEASE
-            )
-            claimed.save(update_fields=["confirm_attempts", "confirm_after", "updated_at"])
+    threads = min(settings.SIDEBYSIDE["PAYMENT_CONFIRM_THREADS"], len(due))
+    if threads <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return sum(_checkout_confirm_claimed(checkout_id, now) for checkout_id in due)
+
+    def confirm_in_thread(checkout_id: int) -> bool:
         try:
-            services.checkout_confirm(checkout_id=checkout_id)
-            handled += 1
-        except Exception:
-            logger.warning(
-                "confirmation of checkout %s failed, attempt %s: again at %s",
-                checkout_id,
-                claimed.confirm_attempts,
-                claimed.confirm_after,
-                exc_info=True,
-            )
-    return handled
+            return _checkout_confirm_claimed(checkout_id, now)
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="confirm") as pool:
+        return sum(pool.map(confirm_in_thread, due))
+
+
+def _checkout_confirm_claimed(checkout_id: int, now: dt.datetime) -> bool:
+    """Claim one due confirmation (its lease set first) and run it. False when another
+    worker has it or it failed (taken again after its backoff)."""
+    with transaction.atomic():
+        claimed = (
+            Checkout.objects.select_for_update(skip_locked=True)
+            .filter(pk=checkout_id, state=Checkout.State.CONFIRMING)
+            .filter(Q(confirm_after__isnull=True) | Q(confirm_after__lte=now))
+            .first()
+        )
+        if claimed is None:
+            return False  # another worker has it
+        claimed.confirm_attempts += 1
+        claimed.confirm_after = now + retry_delay(claimed.confirm_attempts, services.CONFIRM_LEASE)
+        claimed.save(update_fields=["confirm_attempts", "confirm_after", "updated_at"])
+    try:
+        services.checkout_confirm(checkout_id=checkout_id)
+        return True
+    except Exception:
+        logger.warning(
+            "confirmation of checkout %s failed, attempt %s: again at %s",
+            checkout_id,
+            claimed.confirm_attempts,
+            claimed.confirm_after,
+            exc_info=True,
+        )
+        return False
 
 
 def payment_starts_expire(*, now: dt.datetime | None = None, limit: int = 50) -> int:

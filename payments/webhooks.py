@@ -32,6 +32,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from booking.services import booking_flag_disputed
+from core import jobs
 from core.errors import Busy
 from payments import stripe_gateway as gateway
 from payments.errors import WebhookSignatureInvalid
@@ -145,6 +146,8 @@ def _event_store(event: gateway.WebhookEvent) -> StripeEvent:
                     "next_attempt_at": timezone.now(),
                 },
             )
+            if _created:
+                jobs.wake("stripe_events")  # after the commit: the worker handles it now
     except IntegrityError:  # the same event delivered twice at the same moment
         row = StripeEvent.objects.get(event_id=event.id)
     return row

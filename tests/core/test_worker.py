@@ -6,11 +6,15 @@ must; inside a test transaction that would drop the connection, so the tests tha
 command use a transactional database."""
 
 import logging
+import os
 import signal
+import threading
+import time
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core import jobs
@@ -126,3 +130,56 @@ def test_each_heartbeat_moves_the_last_seen_time_and_counts_the_loop():
     assert beat.last_seen_at >= first.last_seen_at
     assert beat.started_at == started
     assert WorkerHeartbeat.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wake_after_commit_runs_the_job_at_once_not_at_the_next_round(registry):
+    """``jobs.wake`` sends NOTIFY after the commit; the worker, waiting on LISTEN between
+    rounds 30 s apart, runs the job asked for within moments (its own interval: an hour)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; on SQLite the worker polls its interval")
+    runs: list[float] = []
+    registry.register("wake-me", lambda: runs.append(time.monotonic()) or 1, every_seconds=3600)
+    woken_at: list[float] = []
+
+    def wake_then_stop():
+        try:
+            deadline = time.monotonic() + 20
+            while not runs and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # the worker is waiting by now
+            with transaction.atomic():
+                registry.wake("wake-me")
+                time.sleep(0.3)  # not before the commit
+                woken_at.append(time.monotonic())
+            while len(runs) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            connection.close()
+            os.kill(os.getpid(), signal.SIGINT)  # the worker's own handler: it stops
+
+    helper = threading.Thread(target=wake_then_stop)
+    helper.start()
+    call_command("worker", "--interval", "30", stdout=StringIO())
+    helper.join()
+
+    assert len(runs) == 2, "the wake did not run the job"
+    assert runs[1] > woken_at[0]  # after the commit, not at the NOTIFY's call
+    assert runs[1] - woken_at[0] < 2  # not the 30 s round
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wake_in_a_transaction_rolled_back_sends_nothing(registry):
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; on SQLite a wake does nothing")
+    listener = jobs.Listener()
+    try:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            registry.wake("wake-me")
+            raise RuntimeError("rolled back")
+        assert listener.wait(0.5) == set()
+        with transaction.atomic():
+            registry.wake("wake-me")
+        assert listener.wait(5) == {"wake-me"}
+    finally:
+        listener.close()

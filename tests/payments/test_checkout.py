@@ -532,3 +532,39 @@ def test_a_payment_that_falls_while_capturing_books_nobody(stripe_sandbox, monke
     assert captured.count() == 1
     held = SeatAllocation.objects.filter(leg__trip=trip, state=AllocationState.HELD)
     assert held.count() == 2 and None not in {a.expires_at for a in held}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_confirms_queued_checkouts_in_threads_each_once(stripe_sandbox, settings):
+    """Several confirmations queued at once run side by side (PostgreSQL, outside a
+    transaction: each thread its own connection): every one booked, each intent captured
+    once, the threads' connections closed."""
+    if connection.vendor != "postgresql":
+        pytest.skip("confirmations run in threads only on PostgreSQL (skip_locked claims)")
+    from payments import tasks
+
+    settings.SIDEBYSIDE = {**settings.SIDEBYSIDE, "PAYMENT_CONFIRM_THREADS": 3}
+    checkouts = []
+    for _ in range(3):
+        trip, travellers, _departure = factories.checkout_ready_trip(travellers=2)
+        checkout = services.checkout_start(trip_id=trip.pk, by=travellers[0])
+        for traveller in travellers:
+            services.payment_start(
+                checkout_id=checkout.pk,
+                payer=traveller,
+                share_ids=[share_of(checkout, traveller).pk],
+                payment_method=stripe_sandbox.card_payment_method(CARD_OK),
+            )
+        checkouts.append(checkout)
+    assert {c.state for c in Checkout.objects.all()} == {Checkout.State.CONFIRMING}
+
+    assert tasks.checkout_confirmations() == 3
+    assert tasks.checkout_confirmations() == 0  # nothing left, nothing run twice
+
+    for checkout in checkouts:
+        checkout.refresh_from_db()
+        assert checkout.state == Checkout.State.CONFIRMED
+        assert Ticket.objects.filter(booking__trip=checkout.trip).count() == 2
+        captured = list(intents(stripe_sandbox, checkout).values())
+        assert len(captured) == 2
+        assert all(pi["status"] == "succeeded" for pi in captured)

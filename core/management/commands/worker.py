@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.utils import timezone
 
+from core import jobs
 from core.services import jobs_run_due, worker_heartbeat
 
 
@@ -38,6 +39,7 @@ class Command(BaseCommand):
         # Restored on the way out: the command also runs in-process (call_command, tests),
         # where it must not leave Ctrl-C ignored for the rest of the process.
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        listener = None if once else jobs.Listener()
         try:
             last_run: dict[str, float] = {}
             self.stdout.write(f"worker {name} started")
@@ -50,10 +52,18 @@ class Command(BaseCommand):
                         self.stdout.write(f"{job_name}: {count}")
                 if once:
                     break
+                # Wait for a wake (jobs.wake, PostgreSQL) or the interval, in short steps
+                # so a signal stops the worker promptly. A job asked for runs at once.
                 deadline = time.monotonic() + interval
                 while not stopping and time.monotonic() < deadline:
-                    time.sleep(min(0.2, interval))
+                    woken = listener.wait(min(0.2, interval))
+                    if woken:
+                        for job_name in woken:
+                            last_run.pop(job_name, None)
+                        break
             self.stdout.write(f"worker {name} stopped")
         finally:
+            if listener is not None:
+                listener.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
