@@ -131,7 +131,7 @@ def test_commands_within_the_recheck_bound_do_not_read_the_session_the_heartbeat
     from asgi import application
 
     settings.SIDEBYSIDE = {**settings.SIDEBYSIDE, "LIVE_SESSION_RECHECK_SECONDS": 60}
-    trip, (_olivia, ana, _ben), (early, late) = planned
+    trip, (_olivia, ana, _ben), (_early, late) = planned
     browser, headers = logged_in_headers(ana, settings)
 
     async def scenario():
