@@ -98,6 +98,14 @@ def logged_in_headers(user, settings) -> tuple[Client, list]:
     return browser, headers
 
 
+async def refused_as_logged_out(s, request_id) -> None:
+    """The frame ``request_id`` is answered ``not_authenticated``, then the socket closed."""
+    error = await receive(s, "error")
+    assert (error["id"], error["code"]) == (request_id, "not_authenticated")
+    closed = await s.receive_output(timeout=TIMEOUT)
+    assert (closed["type"], closed.get("code")) == ("websocket.close", CLOSE_UNAUTHENTICATED)
+
+
 def test_an_open_socket_stops_acting_once_its_person_has_logged_out(planned, settings):
     from asgi import application
 
@@ -113,10 +121,7 @@ def test_an_open_socket_stops_acting_once_its_person_has_logged_out(planned, set
         assert (await receive(s, "ack"))["id"] == 1
         await database_sync_to_async(browser.logout)()
         await s.send_json_to({"id": 2, "type": "vote", "leg": "outbound", "departure_id": late.pk})
-        error = await receive(s, "error")
-        assert (error["id"], error["code"]) == (2, "not_authenticated")
-        closed = await s.receive_output(timeout=TIMEOUT)
-        assert (closed["type"], closed.get("code")) == ("websocket.close", CLOSE_UNAUTHENTICATED)
+        await refused_as_logged_out(s, 2)
 
     async_to_sync(scenario)()
     assert PollVote.objects.get(user=ana).option.departure == early
@@ -143,10 +148,7 @@ def test_commands_within_the_recheck_bound_do_not_read_the_session_the_heartbeat
         await s.send_json_to({"id": 1, "type": "vote", "leg": "outbound", "departure_id": late.pk})
         assert (await receive(s, "ack"))["id"] == 1
         await s.send_json_to({"id": 2, "type": "ping"})
-        error = await receive(s, "error")
-        assert (error["id"], error["code"]) == (2, "not_authenticated")
-        closed = await s.receive_output(timeout=TIMEOUT)
-        assert (closed["type"], closed.get("code")) == ("websocket.close", CLOSE_UNAUTHENTICATED)
+        await refused_as_logged_out(s, 2)
 
     async_to_sync(scenario)()
     assert PollVote.objects.get(user=ana).option.departure == late
