@@ -120,6 +120,7 @@ class TripConsumer(LiveConsumer):
         self.strikes = 0
         self.joined = False
         self.covered_version = 0
+        self.session_checked_at = time.monotonic()  # the handshake has just resolved it
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -176,7 +177,9 @@ class TripConsumer(LiveConsumer):
 
     @database_sync_to_async
     def _presence_touch(self) -> int | None:
-        """Mark this connection alive; the trip's current version, for the ``pong``."""
+        """Mark this connection alive; the trip's current version, for the ``pong``.
+        The session is checked on every heartbeat."""
+        self._session_check(always=True)
         presence.presence_touch(channel_name=self.channel_name)
         return plan_selectors.trip_version(trip_id=self.trip_id)
 
@@ -256,7 +259,12 @@ class TripConsumer(LiveConsumer):
         if kind == "ping":
             # The version lets a client that missed an event catch up within a heartbeat,
             # even when the event's broadcast never left (its process died after commit).
-            version = await self._presence_touch()
+            try:
+                version = await self._presence_touch()
+            except SessionEnded as exc:
+                await self.send_json({"type": "error", "id": request_id, **exc.as_dict()})
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
             await self.send_json({"type": "pong", "id": request_id, "version": version})
             return
         if kind == "snapshot":
@@ -299,14 +307,25 @@ class TripConsumer(LiveConsumer):
             {"type": "ack", "id": request_id, "version": event.version if event else None}
         )
 
+    def _session_check(self, *, always: bool = False) -> None:
+        """Not for someone who has logged out since the handshake: the session is read
+        again on every heartbeat and snapshot, and before a command when the last check
+        is older than ``SIDEBYSIDE["LIVE_SESSION_RECHECK_SECONDS"]`` (a read and a decode
+        per command was a large part of a seat pick's cost; bench/RESULTS.md)."""
+        now = time.monotonic()
+        bound = settings.SIDEBYSIDE["LIVE_SESSION_RECHECK_SECONDS"]
+        if always or now - self.session_checked_at >= bound:
+            session_check(self.scope)
+            self.session_checked_at = now
+
     @database_sync_to_async
     def _command(self, content: dict):
-        session_check(self.scope)  # not for someone who has logged out since
+        self._session_check()
         return command_run(content.get("type"), trip_id=self.trip_id, user=self.user, data=content)
 
     @database_sync_to_async
     def _snapshot(self) -> dict:
-        session_check(self.scope)
+        self._session_check(always=True)
         return plan_selectors.plan_snapshot(user=self.user, trip_id=self.trip_id)
 
     async def _reply_snapshot(self, request_id):

@@ -399,6 +399,9 @@ SIDEBYSIDE = {
     # trips: two lets someone travel with two groups on the same train.
     "HOLDS_PER_PERSON_PER_DEPARTURE": env.int("HOLDS_PER_PERSON_PER_DEPARTURE", default=2),
     "PRESENCE_TIMEOUT_SECONDS": env.int("PRESENCE_TIMEOUT_SECONDS", default=60),
+    # A live plan socket reads its session again (has its person logged out?) on every
+    # heartbeat, and before a command when the last check is older than this.
+    "LIVE_SESSION_RECHECK_SECONDS": env.float("LIVE_SESSION_RECHECK_SECONDS", default=5.0),
     "EVENT_LOG_RESYNC_LIMIT": env.int("EVENT_LOG_RESYNC_LIMIT", default=200),
     # Threads for the live plan's database work in each server process (websocket
     # commands, presence, snapshots). A command waiting for a busy trip holds one for at

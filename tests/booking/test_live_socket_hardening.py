@@ -85,27 +85,70 @@ def test_an_unknown_websocket_path_is_refused_without_a_crash():
     async_to_sync(scenario)()
 
 
+def logged_in_headers(user, settings) -> tuple[Client, list]:
+    """A browser logged in as ``user`` and the headers of a socket opened from its page."""
+    browser = Client()
+    browser.force_login(user)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
+    headers = [
+        (b"cookie", cookie.encode()),
+        (b"origin", b"http://localhost"),
+        (b"host", b"localhost"),
+    ]
+    return browser, headers
+
+
+async def refused_as_logged_out(s, request_id) -> None:
+    """The frame ``request_id`` is answered ``not_authenticated``, then the socket closed."""
+    error = await receive(s, "error")
+    assert (error["id"], error["code"]) == (request_id, "not_authenticated")
+    closed = await s.receive_output(timeout=TIMEOUT)
+    assert (closed["type"], closed.get("code")) == ("websocket.close", CLOSE_UNAUTHENTICATED)
+
+
 def test_an_open_socket_stops_acting_once_its_person_has_logged_out(planned, settings):
     from asgi import application
 
+    settings.SIDEBYSIDE = {**settings.SIDEBYSIDE, "LIVE_SESSION_RECHECK_SECONDS": 0}
     trip, (_olivia, ana, _ben), (early, late) = planned
-    browser = Client()
-    browser.force_login(ana)
-    cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
-    headers = [(b"cookie", cookie.encode()), (b"origin", b"http://localhost")]
+    browser, headers = logged_in_headers(ana, settings)
 
     async def scenario():
-        s = socket(application, None, trip.pk, headers=[*headers, (b"host", b"localhost")])
+        s = socket(application, None, trip.pk, headers=headers)
         assert (await s.connect())[0]
         await receive(s, "snapshot")
         await s.send_json_to({"id": 1, "type": "vote", "leg": "outbound", "departure_id": early.pk})
         assert (await receive(s, "ack"))["id"] == 1
         await database_sync_to_async(browser.logout)()
         await s.send_json_to({"id": 2, "type": "vote", "leg": "outbound", "departure_id": late.pk})
-        error = await receive(s, "error")
-        assert (error["id"], error["code"]) == (2, "not_authenticated")
-        closed = await s.receive_output(timeout=TIMEOUT)
-        assert (closed["type"], closed.get("code")) == ("websocket.close", CLOSE_UNAUTHENTICATED)
+        await refused_as_logged_out(s, 2)
 
     async_to_sync(scenario)()
     assert PollVote.objects.get(user=ana).option.departure == early
+
+
+def test_commands_within_the_recheck_bound_do_not_read_the_session_the_heartbeat_does(
+    planned, settings
+):
+    """The session is read again before a command only once the last check is older than
+    ``LIVE_SESSION_RECHECK_SECONDS`` (a read per command doubled a pick's cost), and on
+    every heartbeat: a logged-out socket stops at its next ``ping`` at the latest."""
+    from asgi import application
+
+    settings.SIDEBYSIDE = {**settings.SIDEBYSIDE, "LIVE_SESSION_RECHECK_SECONDS": 60}
+    trip, (_olivia, ana, _ben), (_early, late) = planned
+    browser, headers = logged_in_headers(ana, settings)
+
+    async def scenario():
+        s = socket(application, None, trip.pk, headers=headers)
+        assert (await s.connect())[0]
+        await receive(s, "snapshot")
+        await database_sync_to_async(browser.logout)()
+        # Within the bound: not read again, so the command still acts.
+        await s.send_json_to({"id": 1, "type": "vote", "leg": "outbound", "departure_id": late.pk})
+        assert (await receive(s, "ack"))["id"] == 1
+        await s.send_json_to({"id": 2, "type": "ping"})
+        await refused_as_logged_out(s, 2)
+
+    async_to_sync(scenario)()
+    assert PollVote.objects.get(user=ana).option.departure == late
