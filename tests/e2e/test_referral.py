@@ -39,7 +39,11 @@ from sandboxes.facebook_server import CRAWLER_USER_AGENT, FakeFacebook
 from sandboxes.stripe_server import CARD_OK
 from tests import factories
 from tests.e2e.conftest import PHONE, TIME_ZONE
-from tests.payments.conftest import stripe_sandbox, stripe_sandbox_process  # noqa: F401
+from tests.payments.conftest import (  # noqa: F401
+    stripe_sandbox,
+    stripe_sandbox_process,
+    tasks_run,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -118,6 +122,7 @@ def _booked_trip(sandbox):
         share_ids=list(Share.objects.filter(checkout=checkout).values_list("pk", flat=True)),
         payment_method=sandbox.card_payment_method(),
     )
+    tasks_run()  # the worker confirms off the request
     trip.refresh_from_db()
     assert trip.status == "booked"
     ana.refresh_from_db()
@@ -321,6 +326,7 @@ def test_a_facebook_share_brings_a_friend_who_signs_up_and_books_and_the_dashboa
             share_ids=[zoe_share.pk],
             payment_method=stripe_sandbox.card_payment_method(),
         )
+        tasks_run()  # the worker confirms off the request
         assert Checkout.objects.get(pk=checkout.pk).state == "confirmed"
         booking = Booking.objects.get(trip=nina_trip)
         nina_cents = sum(
