@@ -37,7 +37,7 @@ def check_code(code) -> None:
 def share_link_get(*, code: str) -> ShareLink:
     """The link with its trip, stations, event and group (one query). A malformed code is
     refused before any query; both it and an unknown one are ``ShareLinkNotFound``. The
-    landing page reads its own, cached copy (``landing_get``)."""
+    landing page reads it through its cache (``landing_get``)."""
     check_code(code)
     link = (
         ShareLink.objects.select_related(
@@ -101,16 +101,7 @@ def landing_get(*, code: str, today: dt.date | None = None) -> Landing:
 def _landing_read(*, code: str, today: dt.date) -> Landing:
     """``landing_get``'s read: the link with its trip, stations, event and group, then its
     active travellers (two queries); ``ShareLinkNotFound`` for an unknown code."""
-    link = (
-        ShareLink.objects.select_related(
-            "trip__origin", "trip__destination", "trip__event", "trip__group"
-        )
-        .filter(code=code)
-        .first()
-    )
-    if link is None:
-        raise ShareLinkNotFound()
-    return landing_for(link=link, today=today)
+    return landing_for(link=share_link_get(code=code), today=today)
 
 
 def landing_for(*, link: ShareLink, today: dt.date | None = None) -> Landing:
