@@ -55,3 +55,8 @@ class PaymentsConfig(AppConfig):
             object_type="payments.checkout",
             render=messages.checkout_cancelled,
         )
+        kinds.register(
+            "payments.traveller_dropped",
+            object_type="payments.checkout",
+            render=messages.traveller_dropped,
+        )

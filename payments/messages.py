@@ -1,6 +1,7 @@
 """The e-mails of ``payments`` (registered with the outbox in ``payments.apps``): checkout
-started, payment received, checkout cancelled. Each renders for one recipient only:
-their own share and payment, never another traveller's price or card."""
+started, payment received, checkout cancelled, a traveller dropped at the deadline. Each
+renders for one recipient only: their own share and payment, never another traveller's
+price or card."""
 
 from django.conf import settings
 from django.urls import reverse
@@ -74,6 +75,20 @@ def checkout_cancelled(message):
         return None
     return email_render(
         "payments/email/checkout_cancelled",
+        {
+            "name": user_display_name(user=share.traveller),
+            "trip_title": share.checkout.trip.title,
+            "trip_url": _trip_url(share.checkout),
+        },
+    )
+
+
+def traveller_dropped(message):
+    share = _my_share(message)
+    if share is None or share.state != Share.State.RELEASED:
+        return None  # paid after all, or not theirs: nothing to tell
+    return email_render(
+        "payments/email/traveller_dropped",
         {
             "name": user_display_name(user=share.traveller),
             "trip_title": share.checkout.trip.title,

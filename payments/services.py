@@ -814,6 +814,14 @@ def checkout_deadline(*, checkout_id: int, now=None) -> str:
             transaction.on_commit(
                 lambda: signals.travellers_dropped.send(sender=Checkout, **dropped)
             )
+            # Each of them is told they are not travelling (essential: it is about money
+            # and a seat): written with the change, sent by the outbox after commit.
+            message_queue(
+                kind="payments.traveller_dropped",
+                object_id=checkout.pk,
+                recipient_ids=dropped["traveller_ids"],
+                trip_id=checkout.trip_id,
+            )
             _confirming(checkout)
         else:
             action = "cancel"

@@ -194,3 +194,26 @@ def test_a_reminder_goes_through_the_outbox_unless_paid_meanwhile(
     ]
     states = Message.objects.filter(kind="payments.reminder_1").values_list("state", flat=True)
     assert sorted(states) == ["dropped", "sent", "sent"]
+
+
+def test_a_traveller_dropped_at_the_deadline_is_told_they_are_not_travelling(
+    stripe_sandbox, smtp_server, site
+):
+    """Issue 23: the others go ahead; the one who did not pay learns it by e-mail, in
+    their language, and nobody else gets that message."""
+    trip, (olivia, ana, ben), _departure = trio(smtp_server)
+    checkout = services.checkout_start(trip_id=trip.pk, by=olivia, policy="go_ahead")
+    pay(stripe_sandbox, checkout, olivia, [olivia, ana])
+    messages_send()
+    smtp_server.clear()
+    services.checkout_deadline(
+        checkout_id=checkout.pk, now=checkout.deadline_at + dt.timedelta(seconds=1)
+    )
+    tasks_run()
+    messages_send()
+    dropped = Message.objects.filter(kind="payments.traveller_dropped")
+    assert list(dropped.values_list("recipient_id", flat=True)) == [ben.pk]
+    [told] = [m for m in smtp_server.to(ben.email) if "not travelling" in m["Subject"]]
+    text, _html = bodies(told)
+    assert "you are not travelling" in text and "nothing was charged to you" in text
+    assert not [m for m in smtp_server.to(ana.email) if "not travelling" in m["Subject"]]
