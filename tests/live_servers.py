@@ -60,6 +60,9 @@ def server_env(tmp_path: Path, prefix: str, **extra: str) -> dict[str, str]:
         CHANNELS_PREFIX=prefix,
         CACHE_PREFIX=prefix,
         DJANGO_DEBUG="1",
+        # The test process's key: the servers read the sessions it signed (a debug server
+        # would otherwise make a key of its own under its var directory).
+        DJANGO_SECRET_KEY=settings.SECRET_KEY,
         DJANGO_ALLOWED_HOSTS=f"{HOST},localhost",
         SIDEBYSIDE_VAR_DIR=str(tmp_path),
         LOG_LEVEL="WARNING",

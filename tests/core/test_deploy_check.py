@@ -23,6 +23,8 @@ def production_env(tmp_path):
         DJANGO_SECRET_KEY="".join(secrets.choice(alphabet) for _ in range(60)),
         DJANGO_ALLOWED_HOSTS="sidebyside.example",
         SIDEBYSIDE_VAR_DIR=str(tmp_path),
+        # As documented for a deployment on a shared Redis (booking.W001 otherwise).
+        CHANNELS_PREFIX="sbs-prod",
     )
     return env
 
