@@ -19,8 +19,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from booking import seatmaps
+from booking import disruptions, seatmaps
 from booking.demo import card_sample_number
+from booking.disruptions import departures_cancel
 from booking.models import (
     AllocationState,
     Booking,
@@ -28,6 +29,10 @@ from booking.models import (
     Departure,
     DepartureFare,
     DiscountCard,
+    DisruptedTrip,
+    Disruption,
+    DisruptionChange,
+    DisruptionChoice,
     Event,
     FareBucket,
     FareClass,
@@ -39,7 +44,7 @@ from booking.models import (
     Trip,
     Vehicle,
 )
-from booking.services import coach_neighbours_rebuild, departures_cancel, vehicle_import
+from booking.services import coach_neighbours_rebuild, vehicle_import
 from core.admin import ReadOnlyAdminMixin
 from core.errors import DomainError
 
@@ -385,6 +390,23 @@ class DepartureFareInline(admin.TabularInline):
     fields = ("fare_class", "base_price_cents", "currency")
 
 
+class DisruptionForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=300, required=False)
+    expected_arrival_at = forms.DateTimeField(
+        label=_("expected arrival"), required=False, help_text=_("YYYY-MM-DD HH:MM")
+    )
+    actual_arrival_at = forms.DateTimeField(
+        label=_("actual arrival"), required=False, help_text=_("YYYY-MM-DD HH:MM")
+    )
+    vehicle = forms.ModelChoiceField(
+        label=_("new vehicle"), queryset=Vehicle.objects.none(), required=False
+    )
+
+    def __init__(self, *args, departure, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["vehicle"].queryset = Vehicle.objects.exclude(pk=departure.vehicle_id)
+
+
 @admin.register(Departure)
 class DepartureAdmin(admin.ModelAdmin):
     list_display = (
@@ -417,10 +439,92 @@ class DepartureAdmin(admin.ModelAdmin):
     actions = ["cancel_departures"]
 
     def get_readonly_fields(self, request, obj=None):
-        # Held and sold seats belong to this vehicle's seat map: it cannot be swapped.
+        # A departure's status and (once seats are held or sold) its vehicle change only
+        # through the disruption services ("Disrupt this departure"), which apply what
+        # the change means to every trip on it.
         if obj is not None and obj.allocations.exists():
-            return ("vehicle",)
+            return ("vehicle", "status")
+        if obj is not None:
+            return ("status",)
         return ()
+
+    change_form_template = "admin/booking/departure/change_form.html"
+
+    def get_urls(self):
+        own = [
+            path(
+                "<int:departure_id>/disrupt/",
+                self.admin_site.admin_view(self.disrupt_view),
+                name="booking_departure_disrupt",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def disrupt_view(self, request, departure_id: int):
+        """Cancel the departure, announce its delay (expected, then actual arrival) or
+        swap its vehicle: the same services as the staff API (booking.disruptions)."""
+        departure = self.get_object(request, str(departure_id))
+        if departure is None:
+            raise PermissionDenied
+        if not self.has_change_permission(request, departure):
+            raise PermissionDenied
+        form = DisruptionForm(request.POST or None, departure=departure)
+        error = ""
+        if request.method == "POST" and form.is_valid():
+            action = request.POST.get("action")
+            data = form.cleaned_data
+            try:
+                if action == "cancel":
+                    disruption, changed = disruptions.departure_cancel(
+                        departure_id=departure.pk, reason=data["reason"], by=request.user
+                    )
+                elif action == "delay":
+                    disruption, changed = disruptions.departure_delay(
+                        departure_id=departure.pk,
+                        expected_arrival_at=data["expected_arrival_at"],
+                        actual_arrival_at=data["actual_arrival_at"],
+                        reason=data["reason"],
+                        by=request.user,
+                    )
+                elif action == "vehicle" and data["vehicle"] is not None:
+                    disruption, changed = disruptions.departure_vehicle_swap(
+                        departure_id=departure.pk,
+                        vehicle_id=data["vehicle"].pk,
+                        reason=data["reason"],
+                        by=request.user,
+                    )
+                else:
+                    raise DomainError(gettext("Choose what happened."))
+            except DomainError as exc:
+                error = str(exc.message)
+            else:
+                if changed:
+                    self.log_change(request, departure, str(disruption))
+                    self.message_user(
+                        request,
+                        gettext("Recorded: %(what)s. The trips on this train are being told.")
+                        % {"what": disruption.get_kind_display()},
+                        messages.SUCCESS,
+                    )
+                else:
+                    self.message_user(
+                        request, gettext("Nothing changed: it was already so."), messages.INFO
+                    )
+                return HttpResponseRedirect(
+                    reverse("admin:booking_departure_disrupt", args=[departure.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": gettext("Disrupt %(departure)s") % {"departure": departure},
+            "departure": departure,
+            "form": form,
+            "error": error,
+            "history": Disruption.objects.filter(departure=departure)
+            .prefetch_related("changes")
+            .order_by("created_at"),
+        }
+        return TemplateResponse(request, "admin/booking/departure/disrupt.html", context)
 
     def get_queryset(self, request):
         sold = SeatAllocation.objects.filter(state=AllocationState.SOLD)
@@ -437,7 +541,9 @@ class DepartureAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Cancel selected departures"), permissions=["change"])
     def cancel_departures(self, request, queryset):
-        to_cancel = departures_cancel(departure_ids=list(queryset.values_list("pk", flat=True)))
+        to_cancel = departures_cancel(
+            departure_ids=list(queryset.values_list("pk", flat=True)), by=request.user
+        )
         for departure in to_cancel:
             self.log_change(request, departure, gettext("Cancelled from the list."))
         self.message_user(
@@ -643,3 +749,55 @@ class TicketAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Disruptions: what happened to departures, read-only (booking.disruptions) ----------------
+
+
+class DisruptionChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = DisruptionChange
+    fields = ("at", "what", "data", "by")
+    readonly_fields = fields
+    extra = 0
+
+
+class DisruptedTripInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = DisruptedTrip
+    fields = ("trip", "what", "state", "trip_status", "done_at")
+    readonly_fields = fields
+    extra = 0
+
+
+class DisruptionChoiceInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = DisruptionChoice
+    fields = ("ticket", "traveller", "choice", "choose_by", "chosen_at")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Disruption)
+class DisruptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Staff read what happened and to whom; changes go through "Disrupt this departure"
+    on the departure (or the staff API), never here."""
+
+    list_display = ("departure", "kind", "reason", "delay_shown", "created_at")
+    list_filter = ("kind",)
+    list_select_related = ("departure__origin", "departure__destination")
+    fields = (
+        "departure",
+        "kind",
+        "reason",
+        "expected_arrival_at",
+        "actual_arrival_at",
+        "old_vehicle",
+        "new_vehicle",
+        "choose_by",
+        "created_by",
+        "created_at",
+    )
+    readonly_fields = fields
+    inlines = [DisruptionChangeInline, DisruptedTripInline, DisruptionChoiceInline]
+
+    @admin.display(description=_("delay (minutes)"))
+    def delay_shown(self, obj):
+        return obj.delay_minutes if obj.kind == Disruption.Kind.DELAY else ""

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
-from django_ratelimit import ALL
-from django_ratelimit.core import get_usage
 from rest_framework import serializers
 
 from booking import plan
@@ -37,7 +35,7 @@ from booking.plan_serializers import (
 )
 from core.api_errors import invalid_input
 from core.errors import InvalidInput
-from groups.ratelimits import RateLimited
+from groups.ratelimits import user_rate_limit
 
 
 class UnknownCommand(InvalidInput):
@@ -134,18 +132,18 @@ def command_list_params(name) -> frozenset[str]:
 def command_rate_limit(*, user) -> None:
     """Count one command of ``user``; past ``SIDEBYSIDE["RATE_PLAN"]`` raise
     ``RateLimited`` (with the seconds left in the window as ``retry_after``)."""
-    usage = get_usage(
-        None,
-        group="sidebyside.plan",
-        key=lambda _group, _request: f"user:{user.pk}",
-        rate=settings.SIDEBYSIDE["RATE_PLAN"],
-        method=ALL,
-        increment=True,
-    )
-    if usage is not None and usage["should_limit"]:
-        refused = RateLimited()
-        refused.retry_after = max(int(usage["time_left"]), 1)
-        raise refused
+    user_rate_limit(user=user, group="sidebyside.plan", rate=settings.SIDEBYSIDE["RATE_PLAN"])
+
+
+def command_outcome(event: TripEvent | None) -> str:
+    """What to tell the person whose command made ``event``, when it depends on what
+    happened (every door says the same): "Sit us together" says "together" only when it
+    is true (``booking.seating.outcome_text``). Empty: the door's own words."""
+    from booking.seating import outcome_text
+
+    if event is not None and event.kind == "seated_together":
+        return str(outcome_text(event.payload.get("tier", ""), event.payload.get("with_group")))
+    return ""
 
 
 def command_run(name, *, trip_id: int, user, data: Mapping) -> TripEvent:

@@ -11,16 +11,19 @@ on connect, every change as an event with the trip's version, presence, heartbea
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
+from django.http.cookie import parse_cookie
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from booking import live, plan_selectors, presence
-from booking.commands import command_run
+from booking.commands import command_outcome, command_run
 from booking.models import Departure
 from booking.plan_serializers import WatchDepartureSerializer
 from core.api_errors import invalid_input
@@ -41,7 +44,24 @@ def database_sync_to_async(func):
     lock timeout (core/locking.py), leave threads for every other trip. SQLite takes one
     writer at a time anyway (and its shared in-memory test database refuses concurrent
     writers rather than waiting): there, the one thread."""
-    return DatabaseSyncToAsync(func, thread_sensitive=_SINGLE_WRITER, executor=_EXECUTOR)
+    if _SINGLE_WRITER:
+        return DatabaseSyncToAsync(func, thread_sensitive=True)
+    return _PooledSyncToAsync(func, thread_sensitive=False, executor=_EXECUTOR)
+
+
+class _PooledSyncToAsync(DatabaseSyncToAsync):
+    """After each call, a thread of the live plan's pool closes its old connections itself
+    (with the driver's pool and ``CONN_MAX_AGE = 0``: gives its connection back), as
+    channels' wrapper does, but not through ``channels.db.close_old_connections``, which
+    channels' test communicator turns into a no-op (for the test's own transaction, which
+    these threads never share). Otherwise every one of the ``LIVE_DB_THREADS`` threads a
+    test used kept a connection checked out of the pool until the process ended."""
+
+    def thread_handler(self, loop, *args, **kwargs):
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            close_old_connections()
 
 
 _SINGLE_WRITER = connections["default"].vendor == "sqlite"
@@ -72,6 +92,22 @@ RATE_BURST = 20
 ABUSE_STRIKES = 50
 
 
+def scope_language(scope) -> str:
+    """The language of a websocket's handshake, chosen as Django chooses a page's: the
+    language cookie, else Accept-Language, else ``LANGUAGE_CODE``."""
+    headers = {
+        key.decode("latin-1").lower(): value.decode("latin-1")
+        for key, value in scope.get("headers", ())
+    }
+    cookies = scope.get("cookies")
+    if cookies is None:
+        cookies = parse_cookie(headers.get("cookie", ""))
+    request = SimpleNamespace(
+        COOKIES=cookies, META={"HTTP_ACCEPT_LANGUAGE": headers.get("accept-language", "")}
+    )
+    return translation.get_language_from_request(request)
+
+
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """Channels (4.2+) closes old database connections before every message it hands to a
     consumer, by a hop onto the process's one thread for sync code: for the live plan,
@@ -83,14 +119,20 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     handler."""
 
     socket_closed = False
+    language = ""
 
     async def dispatch(self, message):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        # Every answer in the person's language, as their pages: the handshake's language
+        # cookie, else its Accept-Language (what LocaleMiddleware reads for a page).
+        with translation.override(self.language or settings.LANGUAGE_CODE):
+            await handler(message)
 
     async def __call__(self, scope, receive, send):
+        self.language = scope_language(scope)
+
         async def send_unless_closed(message):
             # A socket can close while a broadcast is on its way to it (the server then
             # raises, e.g. Daphne's "Attempt to send on a closed protocol"). That must not
@@ -303,9 +345,11 @@ class TripConsumer(LiveConsumer):
             if error["code"] == SessionEnded.code:
                 await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        await self.send_json(
-            {"type": "ack", "id": request_id, "version": event.version if event else None}
-        )
+        ack = {"type": "ack", "id": request_id, "version": event.version if event else None}
+        outcome = command_outcome(event)
+        if outcome:
+            ack["message"] = outcome  # what happened, when it is not what was asked
+        await self.send_json(ack)
 
     def _session_check(self, *, always: bool = False) -> None:
         """Not for someone who has logged out since the handshake: the session is read

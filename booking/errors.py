@@ -171,3 +171,64 @@ class TicketStillValid(Conflict):
         "This traveller holds a valid ticket for this trip. Only they can cancel it (by the "
         "fare's rules, refunded to whoever paid); they can leave the group once it is cancelled."
     )
+
+
+# --- Disruptions ---------------------------------------------------------------------------
+
+
+class DepartureAlreadyCancelled(Conflict):
+    code = "departure_cancelled"
+    default_message = _("This train is cancelled: it cannot be delayed or change vehicle.")
+
+
+class DelayInvalid(InvalidInput):
+    code = "delay_invalid"
+    default_message = _("An arrival time after the train's scheduled arrival is needed.")
+
+
+class ChoiceNotFound(NotFound):
+    """No choice to make for this ticket (its train was not cancelled), or the ticket is
+    not the caller's: the same answer for both."""
+
+    code = "choice_not_found"
+    default_message = _("There is nothing to choose for this ticket.")
+
+
+class ChoiceAlreadyMade(Conflict):
+    code = "choice_already_made"
+    default_message = _("You have already chosen for this ticket.")
+
+
+class ChoiceDeadlinePassed(Conflict):
+    code = "choice_deadline_passed"
+    default_message = _("The time to choose for this ticket is over.")
+
+
+class RerouteAlreadyProposed(Conflict):
+    code = "reroute_already_proposed"
+    default_message = _("Another train was proposed just before you: see it on the trip page.")
+
+
+class RerouteNotProposed(Conflict):
+    code = "reroute_not_proposed"
+    default_message = _("No other train has been proposed yet.")
+
+
+class RerouteOrganiserFirst(Conflict):
+    code = "reroute_organiser_first"
+    default_message = _("The organiser proposes the new train first; try again a little later.")
+
+
+class TrainFull(Conflict):
+    code = "train_full"
+    default_message = _("This train has not enough free seats for all of you.")
+
+
+class RerouteWrongRoute(InvalidInput):
+    code = "reroute_wrong_route"
+    default_message = _("This train does not run between the same stations.")
+
+
+class EveryoneRerouted(Conflict):
+    code = "everyone_rerouted"
+    default_message = _("Everyone who chose the new train already has a seat on it.")

@@ -1,7 +1,10 @@
 """The e-mails of ``booking`` (registered with the outbox in ``booking.apps``): the
 train chosen (news of the plan, not essential: it follows the person's preference), the
 booking confirmed (each of my tickets with its QR code, and a calendar invitation) and a
-ticket cancelled with its refund. Each renders one traveller's own tickets only."""
+ticket cancelled with its refund. Each renders one traveller's own tickets only.
+
+The train chosen and the booking confirmed are also pushed (``*_push``: a title, a line,
+the trip's page) to those who turned notifications on and are not on the trip's page."""
 
 import datetime as dt
 import io
@@ -11,16 +14,20 @@ import icalendar
 import segno
 from django.conf import settings
 from django.urls import reverse
-from django.utils import formats
+from django.utils.translation import gettext as _
 
-from booking.models import Booking, Ticket, TripLeg
+from booking.models import Booking, Ticket, Trip, TripEvent, TripLeg
+from booking.plan_selectors import holds_state
 from booking.tickets import ticket_signed_code
+from core.l10n import format_moment, format_span, format_time_of_day, seat_name
+from core.site import site_url
 from groups.selectors import user_display_name
 from notices.emails import email_render, unsubscribe_url
+from notices.kinds import Push
 
 
 def _site() -> str:
-    return settings.SIDEBYSIDE["SITE_URL"].rstrip("/")
+    return site_url()
 
 
 def _local(moment: dt.datetime, station) -> dt.datetime:
@@ -54,8 +61,9 @@ def _ticket_view(ticket: Ticket) -> dict:
         "departure": departure,
         "coach": seat.coach.number,
         "seat": seat.number,
-        "departs": formats.date_format(departs, "DATETIME_FORMAT"),
-        "arrives": formats.date_format(arrives, "TIME_FORMAT"),
+        "seat_name": seat_name(seat.coach.number, seat.number),
+        "departs": format_moment(departs, year=True),
+        "arrives": format_time_of_day(arrives),
         "qr_id": f"qr-{ticket.code}",
     }
 
@@ -87,7 +95,7 @@ def _calendar(tickets: list[Ticket], trip_url: str) -> bytes:
         event.add("location", departure.origin.name)
         event.add(
             "description",
-            f"{departure.service_number} · {seat.coach.number} / {seat.number}\n{trip_url}",
+            f"{departure.service_number} · {seat_name(seat.coach.number, seat.number)}\n{trip_url}",
         )
         event.add("url", trip_url)
         calendar.add_component(event)
@@ -155,10 +163,176 @@ def train_chosen(message):
             "trip_title": leg.trip.title,
             "leg": leg.get_direction_display(),
             "departure": departure,
-            "departs": formats.date_format(
-                _local(departure.departs_at, departure.origin), "DATETIME_FORMAT"
-            ),
+            "departs": format_moment(_local(departure.departs_at, departure.origin), year=True),
             "trip_url": _site() + reverse("trip", args=[leg.trip_id]),
             "unsubscribe_url": unsubscribe_url(message.recipient_id),
         },
     )
+
+
+def _lapse(message):
+    """The ``holds_expired`` event of a lapse, while the group still has no seat (a seat
+    taken again before the message went: nothing to tell, dropped)."""
+    event = TripEvent.objects.filter(pk=message.object_id).select_related("trip").first()
+    if event is None or event.trip.status != Trip.Status.PLANNING:
+        return None
+    legs = {r.get("leg") for r in event.payload.get("released", [])}
+    if not all(holds_state(trip_id=event.trip_id, leg=leg)["lapsed"] for leg in legs):
+        return None
+    return event
+
+
+def holds_lapsed(message):
+    """The group's held seats ran out with nobody of them on the page (not essential)."""
+    event = _lapse(message)
+    if event is None:
+        return None
+    return email_render(
+        "booking/email/holds_lapsed",
+        {
+            "trip_title": event.trip.title,
+            "idle": format_span(settings.SIDEBYSIDE["HOLD_IDLE_SECONDS"]),
+            "trip_url": _trip_url(event.trip_id),
+            "unsubscribe_url": unsubscribe_url(message.recipient_id),
+        },
+    )
+
+
+def holds_lapsed_push(message):
+    event = _lapse(message)
+    if event is None:
+        return None
+    return Push(
+        title=_("%(trip)s: your seats were released") % {"trip": event.trip.title},
+        body=_("Open the trip and tap “Sit us together again”."),
+        url=_trip_url(event.trip_id),
+    )
+
+
+def _trip_url(trip_id: int) -> str:
+    return _site() + reverse("trip", args=[trip_id])
+
+
+def booking_confirmed_push(message):
+    booking = Booking.objects.filter(pk=message.object_id).select_related("trip").first()
+    tickets = _tickets(message.object_id, message.recipient_id) if booking else []
+    if not tickets:
+        return None
+    # The seat's one name, as on the page and the ticket ("Coach 2, seat 14"; it holds a
+    # comma, so two seats, outbound and return, are set apart by a semicolon).
+    seats = "; ".join(
+        seat_name(t.allocation.seat.coach.number, t.allocation.seat.number) for t in tickets
+    )
+    return Push(
+        title=_("%(trip)s: booked!") % {"trip": booking.trip.title},
+        body=_("Your tickets are ready: %(seats)s.") % {"seats": seats},
+        url=_trip_url(booking.trip_id),
+    )
+
+
+def train_chosen_push(message):
+    leg = (
+        TripLeg.objects.filter(pk=message.object_id)
+        .select_related("trip", "departure__origin", "departure__destination")
+        .first()
+    )
+    if leg is None or leg.departure is None:
+        return None
+    departure = leg.departure
+    return Push(
+        title=_("%(trip)s: the train is chosen") % {"trip": leg.trip.title},
+        body=_("%(train)s %(origin)s → %(destination)s, %(departs)s. Pick your seat.")
+        % {
+            "train": departure.service_number,
+            "origin": departure.origin.name,
+            "destination": departure.destination.name,
+            "departs": format_moment(_local(departure.departs_at, departure.origin), year=True),
+        },
+        url=_trip_url(leg.trip_id),
+    )
+
+
+def disruption(message):
+    """The four messages of a disruption (``booking.disruptions``), about one
+    ``DisruptedTrip`` item: the train cancelled (the choice and its deadline), the
+    organiser asked to choose again, the train late, the vehicle changed. Renders
+    nothing once the trip has moved on (cancelled)."""
+    from booking.models import DisruptedTrip, DisruptionChoice
+
+    item = (
+        DisruptedTrip.objects.filter(pk=message.object_id)
+        .select_related(
+            "trip",
+            "disruption__departure__origin",
+            "disruption__departure__destination",
+            "disruption__new_vehicle",
+        )
+        .first()
+    )
+    if item is None or item.trip.status == item.trip.Status.CANCELLED:
+        return None
+    disruption = item.disruption
+    departure = disruption.departure
+    choice = (
+        DisruptionChoice.objects.filter(
+            disruption=disruption,
+            traveller_id=message.recipient_id,
+            ticket__booking__trip=item.trip,
+        )
+        .order_by("pk")
+        .first()
+    )
+    arrival = disruption.actual_arrival_at or disruption.expected_arrival_at
+    return email_render(
+        "booking/email/disruption",
+        {
+            "what": message.kind.rsplit(".", 1)[1],
+            "trip_title": item.trip.title,
+            "departure": departure,
+            "departs": format_moment(_local(departure.departs_at, departure.origin), year=True),
+            "arrival": format_time_of_day(_local(arrival, departure.destination))
+            if arrival
+            else "",
+            "delay_minutes": disruption.delay_minutes,
+            "reason": disruption.reason,
+            "choose_by": format_moment(_local(choice.choose_by, departure.origin), year=True)
+            if choice
+            else "",
+            "trip_url": _site() + reverse("trip", args=[item.trip_id]),
+        },
+    )
+
+
+def disruption_push(message):
+    """The same four moments as a push to those who turned notifications on: what happened
+    to the train, and the trip's page for what to do (no amount)."""
+    from booking.models import DisruptedTrip
+
+    item = (
+        DisruptedTrip.objects.filter(pk=message.object_id)
+        .select_related("trip", "disruption__departure")
+        .first()
+    )
+    if item is None or item.trip.status == item.trip.Status.CANCELLED:
+        return None
+    train = {"train": item.disruption.departure.service_number}
+    trip = {"trip": item.trip.title}
+    title, body = {
+        "train_cancelled": (
+            _("Train %(train)s is cancelled") % train,
+            _("%(trip)s: choose a full refund or another train at no extra cost.") % trip,
+        ),
+        "choose_again": (
+            _("Train %(train)s is cancelled") % train,
+            _("%(trip)s: the chosen train will not run. Choose another one.") % trip,
+        ),
+        "train_delayed": (
+            _("Train %(train)s is running late") % train,
+            _("%(trip)s: the expected arrival is on the trip's page.") % trip,
+        ),
+        "vehicle_swapped": (
+            _("Train %(train)s: your seats have changed") % train,
+            _("%(trip)s: you sit together on the new train where possible.") % trip,
+        ),
+    }[message.kind.rsplit(".", 1)[1]]
+    return Push(title=title, body=body, url=_trip_url(item.trip_id))

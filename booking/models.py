@@ -15,6 +15,8 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from core.l10n import seat_name
+
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -134,14 +136,19 @@ class Seat(models.Model):
         ]
 
     def __str__(self) -> str:
-        return _("Coach %(coach)s, seat %(seat)s") % {
-            "coach": self.coach.number,
-            "seat": self.number,
-        }
+        return self.name
+
+    @property
+    def name(self) -> str:
+        """The seat's one name for people, in the active language: "Coach 2, seat 14" /
+        "Voiture 2, place 14" (``core.l10n.seat_name``; templates: ``seat_name``)."""
+        return seat_name(self.coach.number, self.number)
 
     @property
     def label(self) -> str:
-        """Coach and seat number, as printed on a ticket: "12-064"."""
+        """Coach and seat number, language-neutral: "12-64". It travels in plan events
+        (broadcast to members who read different languages) and in a scanner's answer;
+        pages write it for people with the ``seat_name`` filter."""
         return f"{self.coach.number}-{self.number}"
 
 
@@ -598,6 +605,9 @@ class PollOption(models.Model):
     departure = models.ForeignKey(Departure, on_delete=models.PROTECT, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The train was cancelled (a disruption): the option stays, with its votes, for the
+    # group's history, and can no longer be voted for or settled.
+    cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["leg", "position", "pk"]
@@ -769,8 +779,12 @@ class Ticket(models.Model):
         verbose_name = _("ticket")
         verbose_name_plural = _("tickets")
         constraints = [
+            # One valid ticket: a re-routed traveller's old ticket stays, voided, beside
+            # the new one (docs/disruptions.md).
             models.UniqueConstraint(
-                fields=["booking", "traveller", "leg"], name="one_ticket_per_traveller_and_leg"
+                fields=["booking", "traveller", "leg"],
+                condition=Q(state="valid"),
+                name="one_valid_ticket_per_traveller_and_leg",
             ),
             models.CheckConstraint(
                 condition=Q(refunded_cents__lte=F("price_cents")),
@@ -785,3 +799,182 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+# --- Disruptions (``booking.disruptions``: docs/disruptions.md) ------------------------------
+
+
+class Disruption(models.Model):
+    """What happened to a departure: cancelled, late (expected then actual arrival), or run
+    with another vehicle. One row per departure and kind (a vehicle swap: per new
+    vehicle); each change is a ``DisruptionChange`` row, and what it does to each trip is
+    a ``DisruptedTrip`` work item for the worker."""
+
+    class Kind(models.TextChoices):
+        CANCELLATION = "cancellation", _("Cancellation")
+        DELAY = "delay", _("Delay")
+        VEHICLE_SWAP = "vehicle_swap", _("Vehicle swap")
+
+    departure = models.ForeignKey(
+        Departure, on_delete=models.PROTECT, related_name="disruptions", verbose_name=_("departure")
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    expected_arrival_at = models.DateTimeField(_("expected arrival"), null=True, blank=True)
+    actual_arrival_at = models.DateTimeField(_("actual arrival"), null=True, blank=True)
+    old_vehicle = models.ForeignKey(
+        Vehicle, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    new_vehicle = models.ForeignKey(
+        Vehicle, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Travellers of a cancelled train choose (refund or re-routing) until then.
+    choose_by = models.DateTimeField(_("choose by"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("disruption")
+        verbose_name_plural = _("disruptions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["departure", "kind"],
+                condition=Q(kind__in=["cancellation", "delay"]),
+                name="one_cancellation_or_delay_per_departure",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.departure_id}"
+
+    @property
+    def delay_minutes(self) -> int | None:
+        """The arrival delay, actual when known, else expected; None when neither is."""
+        at = self.actual_arrival_at or self.expected_arrival_at
+        if at is None:
+            return None
+        return max(0, int((at - self.departure.arrives_at).total_seconds() // 60))
+
+
+class DisruptionChange(models.Model):
+    """One line of a disruption's history: what changed, when, by whom."""
+
+    disruption = models.ForeignKey(Disruption, on_delete=models.CASCADE, related_name="changes")
+    what = models.CharField(max_length=40)
+    data = models.JSONField(default=dict)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["disruption", "at", "pk"]
+        verbose_name = _("disruption change")
+        verbose_name_plural = _("disruption changes")
+
+    def __str__(self) -> str:
+        return f"{self.disruption_id}: {self.what}"
+
+
+class DisruptedTrip(models.Model):
+    """A trip a disruption touches, the worker's unit of work: applied in one transaction
+    (``disruptions.disrupted_trip_apply``) and then ``done``, so a worker killed midway
+    resumes with the trips still ``pending``."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+
+    disruption = models.ForeignKey(Disruption, on_delete=models.CASCADE, related_name="trips")
+    trip = models.ForeignKey(Trip, on_delete=models.CASCADE, related_name="disruptions")
+    # What the change was (``cancelled``, ``delay_expected``, ``delay_actual``,
+    # ``vehicle_swapped``): a delay first expected then actual is two items.
+    what = models.CharField(max_length=20)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    trip_status = models.CharField(max_length=10, blank=True)  # as found when applied
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = _("disrupted trip")
+        verbose_name_plural = _("disrupted trips")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["disruption", "trip", "what"], name="one_item_per_trip_and_change"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state"], condition=Q(state="pending"), name="disrupted_pending")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.disruption_id}/{self.trip_id} {self.what}"
+
+
+class DisruptionChoice(models.Model):
+    """A booked traveller's choice for a ticket of a cancelled train (Regulation (EU)
+    2021/782, art. 18): a full refund, or re-routing at no extra cost."""
+
+    class Choice(models.TextChoices):
+        PENDING = "pending", _("Not chosen yet")
+        REFUND = "refund", _("Full refund")
+        REROUTE = "reroute", _("Re-routing")
+
+    disruption = models.ForeignKey(Disruption, on_delete=models.CASCADE, related_name="choices")
+    ticket = models.OneToOneField(
+        Ticket, on_delete=models.PROTECT, related_name="disruption_choice"
+    )
+    traveller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    choice = models.CharField(
+        _("choice"), max_length=8, choices=Choice.choices, default=Choice.PENDING
+    )
+    choose_by = models.DateTimeField(_("choose by"))
+    chosen_at = models.DateTimeField(null=True, blank=True)
+    # Re-routing: the ticket it gave on the new train.
+    new_ticket = models.OneToOneField(
+        Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["disruption", "ticket"]
+        verbose_name = _("choice after a cancellation")
+        verbose_name_plural = _("choices after a cancellation")
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.choice}"
+
+
+class Reroute(models.Model):
+    """The train a group proposes to travel on instead of a cancelled one: one per trip and
+    disruption (the first proposal wins; ``disruptions.reroute_propose``). Travellers
+    accept it (``DisruptionChoice.Choice.REROUTE``) or take the refund; "sit us
+    together" then seats those who accepted and issues their new tickets."""
+
+    disruption = models.ForeignKey(Disruption, on_delete=models.CASCADE, related_name="reroutes")
+    trip = models.ForeignKey(Trip, on_delete=models.CASCADE, related_name="reroutes")
+    departure = models.ForeignKey(
+        Departure, on_delete=models.PROTECT, related_name="+", verbose_name=_("new train")
+    )
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    proposed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("re-routing")
+        verbose_name_plural = _("re-routings")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["disruption", "trip"], name="one_reroute_per_trip_and_disruption"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trip_id} → {self.departure_id}"

@@ -387,17 +387,60 @@ def fare_choose(
             seat__comfort_class=fare_class.comfort_class
         )
     )
-    return record(
+    payload = {
+        "leg": leg,
+        "user_id": user.pk,
+        "comfort_class": fare_class.comfort_class,
+        "released": released,
+    }
+    if trip_leg.direction == TripLeg.Direction.OUTBOUND and _fare_carry_to_return(
         locked.trip,
-        "fare_chosen",
-        {
-            "leg": leg,
-            "user_id": user.pk,
-            "comfort_class": fare_class.comfort_class,
-            "released": released,
-        },
-        actor=user,
+        user=user,
+        fare_class=fare_class,
+        passenger=passenger,
+        card=card,
+        card_number=number,
+        age=age,
+    ):
+        payload["carried_to"] = TripLeg.Direction.RETURN.value
+    return record(locked.trip, "fare_chosen", payload, actor=user)
+
+
+def _fare_carry_to_return(
+    trip: Trip, *, user, fare_class, passenger, card, card_number: str, age: int | None
+) -> bool:
+    """A return trip's traveller who chooses the outbound fare has the same passenger type,
+    age and discount card on the return leg when they have chosen nothing there yet: a
+    forgotten return leg does not silently cost them their reduction. The fare class
+    follows where the return's train (or its first option) offers it, else the first fare
+    of that comfort class it offers. The return leg stays theirs to change. True when
+    carried."""
+    return_leg = (
+        TripLeg.objects.select_for_update(of=("self",))
+        .filter(trip=trip, direction=TripLeg.Direction.RETURN)
+        .first()
     )
+    if return_leg is None or TravellerFare.objects.filter(leg=return_leg, user=user).exists():
+        return False
+    departure = _quote_departure(return_leg)
+    if (
+        departure is not None
+        and not DepartureFare.objects.filter(departure=departure, fare_class=fare_class).exists()
+    ):
+        fare_class_id, _passenger = _default_fare(departure.pk, fare_class.comfort_class)
+        if fare_class_id is None:
+            return False  # no fare of that class on the return's train: they choose there
+        fare_class = FareClass.objects.get(pk=fare_class_id)
+    TravellerFare.objects.create(
+        leg=return_leg,
+        user=user,
+        fare_class=fare_class,
+        passenger_type=passenger,
+        discount_card=card,
+        card_number=card_number,
+        age=age,
+    )
+    return True
 
 
 # --- Seats ----------------------------------------------------------------------------------
@@ -818,8 +861,17 @@ def holds_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
                 by_trip.setdefault(row["leg__trip_id"], []).append(row)
         for departure_id, seats in seat_changes(rows, "free").items():
             live.after_commit_seats(departure_id, seats)
+        # A trip whose group holds no seat any more has lapsed: its members are told once
+        # (the message's object is this pass's event), and the page offers to sit them
+        # together again (``lapsed`` in the event).
+        still_held = set(
+            SeatAllocation.objects.filter(
+                state=AllocationState.HELD, leg__trip_id__in=list(by_trip)
+            ).values_list("leg__trip_id", flat=True)
+        )
         for trip_id, released in by_trip.items():
-            record(
+            lapsed = trip_id not in still_held
+            event = record(
                 trips[trip_id],
                 "holds_expired",
                 {
@@ -831,9 +883,19 @@ def holds_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
                             "user_id": r["user_id"],
                         }
                         for r in released
-                    ]
+                    ],
+                    "lapsed": lapsed,
                 },
             )
+            if lapsed:
+                message_queue(
+                    kind="booking.holds_lapsed",
+                    object_id=event.pk,
+                    recipient_ids=Membership.objects.filter(
+                        group_id=trips[trip_id].group_id, status=Membership.Status.ACTIVE
+                    ).values_list("user_id", flat=True),
+                    trip_id=trip_id,
+                )
     return len(rows)
 
 
@@ -893,7 +955,7 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
     block (``booking.seating``) within each one's comfort class, taken at once and told in
     one event. When no block fits, ``NoBlockFits`` proposes the best split, and nothing is
     taken. Any traveller may ask (they seat their friends, who can still move after)."""
-    from booking.seating import FreeSeat, best_block, best_split
+    from booking.seating import TIERS, FreeSeat, best_block, best_split, near_block
 
     locked = trip_lock(trip_id, user)
     trip_leg = _leg(locked.trip, leg, with_departure=True)
@@ -905,14 +967,17 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
         .select_related("user")
         .order_by("joined_at", "pk")
     )
-    seated = set(
+    # The group's seats on this train: those seated are skipped, and the others sit next
+    # to them first (a friend who joined late).
+    group_seats = list(
         SeatAllocation.objects.filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=now),
             leg=trip_leg,
             departure=departure,
             state__in=[AllocationState.HELD, AllocationState.SOLD],
-        ).values_list("user_id", flat=True)
+        ).select_related("seat__coach")
     )
+    seated = {a.user_id for a in group_seats}
     fares = {
         f.user_id: f.fare_class.comfort_class
         for f in TravellerFare.objects.filter(leg=trip_leg).select_related("fare_class")
@@ -959,16 +1024,24 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
     )
     side, facing = defaultdict(set), defaultdict(set)
     for seat_id, neighbour_id, kind in links:
-        (side if kind == NeighbourKind.SIDE_BY_SIDE else facing)[seat_id].add(neighbour_id)
+        # Both ways: a free seat's link to a friend's seat is the friend's link too.
+        edges = side if kind == NeighbourKind.SIDE_BY_SIDE else facing
+        edges[seat_id].add(neighbour_id)
+        edges[neighbour_id].add(seat_id)
     by_id = {s.pk: s for s in seats}
-    picks, tiers, proposal = {}, [], {}
+
+    def free_seat(s: Seat) -> FreeSeat:
+        return FreeSeat(s.pk, s.coach.number, s.deck, s.row, s.column, s.table_group)
+
+    picks, tiers, proposal, near = {}, [], {}, []
     for comfort_class, people in sorted(waiting.items()):
-        free = [
-            FreeSeat(s.pk, s.coach.number, s.deck, s.row, s.column, s.table_group)
-            for s in seats
-            if s.comfort_class == comfort_class
-        ]
-        block = best_block(free, len(people), side=side, facing=facing)
+        free = [free_seat(s) for s in seats if s.comfort_class == comfort_class]
+        anchors = [free_seat(a.seat) for a in group_seats if a.seat.comfort_class == comfort_class]
+        block = near_block(free, len(people), anchors, side=side, facing=facing)
+        if anchors:
+            near.append(block is not None)
+        if block is None:
+            block = best_block(free, len(people), side=side, facing=facing)
         if block is None:
             proposal[comfort_class] = [
                 [by_id[i].label for i in group] for group in best_split(free, len(people))
@@ -1003,7 +1076,7 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
             _fare_give(
                 leg_id=trip_leg.pk, user_id=person.pk, fare=default_fares[seat.comfort_class]
             )
-    worst = max(tiers, key=("table", "side_by_side", "facing", "coach").index)
+    worst = max(tiers, key=TIERS.index)
     return record(
         locked.trip,
         "seated_together",
@@ -1011,6 +1084,8 @@ def sit_together(*, trip_id: int, user, leg: str, departure_id: int | None = Non
             "leg": leg,
             "departure_id": departure.pk,
             "tier": worst,
+            # Whether they joined the friends already seated (None: nobody was).
+            "with_group": all(near) if near else None,
             "holds": [
                 {"user_id": person.pk, "seat_id": seat.pk, "label": seat.label}
                 for person, seat in picks.items()

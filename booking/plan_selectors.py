@@ -11,11 +11,13 @@ import datetime as dt
 from collections import defaultdict
 
 from django.conf import settings
+from django.db.models import Min
 from django.utils import timezone
 
 from booking import pricing
 from booking.errors import TripNotFound
 from booking.models import (
+    AllocationState,
     DepartureFare,
     PollOption,
     PollVote,
@@ -29,6 +31,7 @@ from booking.models import (
 from booking.selectors import (
     _buckets_by_fare_class,
     _capacity_by_vehicle,
+    _summaries,
     _taken_by_departure,
     live_allocation_q,
 )
@@ -73,14 +76,16 @@ def online_user_ids(*, trip_id: int, now: dt.datetime | None = None) -> list[int
     )
 
 
-def _fare_dict(fare: TravellerFare) -> dict:
+def _fare_dict(fare: TravellerFare, *, own: bool) -> dict:
+    """A traveller's fare. The card's number (its last four digits) only to its owner:
+    "show my card" shows which card, not its number."""
     return {
         "fare_class": fare.fare_class.code,
         "comfort_class": fare.fare_class.comfort_class,
         "passenger_type": fare.passenger_type.code,
         "card": fare.discount_card.code if fare.discount_card_id else None,
         # Only the last four digits ever leave the server.
-        "card_number_end": fare.card_number[-4:] if fare.card_number else None,
+        "card_number_end": fare.card_number[-4:] if own and fare.card_number else None,
         "age": fare.age,
     }
 
@@ -132,6 +137,12 @@ def traveller_prices(
     return prices
 
 
+def _price_from(summary) -> dict | None:
+    if summary is None or summary.price_from_cents is None:
+        return None
+    return {"amount_cents": summary.price_from_cents, "currency": summary.currency}
+
+
 def _departure_dict(departure) -> dict:
     return {
         "id": departure.pk,
@@ -167,6 +178,9 @@ def plan_snapshot(*, user, trip_id: int, now: dt.datetime | None = None) -> dict
     departures = {o.departure.pk: o.departure for o in options}
     departures.update({leg.departure.pk: leg.departure for leg in legs if leg.departure_id})
     prices = traveller_prices(fares, list(departures.values()), now=now)
+    # Each option's lowest adult price today, as the organiser saw it when proposing
+    # ("from 42.90 €"): what a traveller without a fare of their own is shown.
+    lowest = {s.departure.pk: s for s in _summaries([o.departure for o in options], now=now)}
 
     options_by_leg = defaultdict(list)
     for option in options:
@@ -192,6 +206,7 @@ def plan_snapshot(*, user, trip_id: int, now: dt.datetime | None = None) -> dict
                     {
                         "departure": _departure_dict(option.departure),
                         "votes": sorted(votes_by_option[option.pk]),
+                        "price_from": _price_from(lowest.get(option.departure_id)),
                         "prices": {
                             str(uid): prices.get((fare.pk, option.departure_id))
                             for uid, fare in leg_fares.items()
@@ -212,7 +227,7 @@ def plan_snapshot(*, user, trip_id: int, now: dt.datetime | None = None) -> dict
                 ],
                 "fares": {
                     str(uid): {
-                        **_fare_dict(fare),
+                        **_fare_dict(fare, own=uid == user.pk),
                         "price": prices.get((fare.pk, leg.departure_id))
                         if leg.departure_id
                         else None,
@@ -269,3 +284,41 @@ def events_since(*, trip_id: int, version: int) -> list[dict] | None:
         return None
     events = TripEvent.objects.filter(trip_id=trip_id, version__gt=version).order_by("version")
     return [event_message(event) for event in events]
+
+
+# Events that take or give back the group's seats: the latest says whether they lapsed.
+_SEAT_EVENTS = ("seat_held", "seated_together", "seat_released", "holds_expired")
+
+
+def holds_state(*, trip_id: int, leg: str, now: dt.datetime | None = None) -> dict:
+    """How the group's seats on the trip's ``leg`` are held (two queries): ``until``, when
+    the first of them lapses if nobody of the group comes back to the page (None: no
+    seat held), ``idle_seconds``, how long after the last one left, and ``lapsed``, True
+    when the group's holds ran out (``plan.holds_expire``), some of them on this leg, and
+    nobody has taken a seat since: the page offers to sit them together again."""
+    now = now or timezone.now()
+    until = SeatAllocation.objects.filter(
+        state=AllocationState.HELD,
+        leg__trip_id=trip_id,
+        leg__direction=leg,
+        expires_at__gt=now,
+    ).aggregate(until=Min("expires_at"))["until"]
+    last = (
+        TripEvent.objects.filter(trip_id=trip_id, kind__in=_SEAT_EVENTS)
+        .order_by("-version")
+        .values("kind", "payload")
+        .first()
+    )
+    lapsed = (
+        until is None
+        and last is not None
+        and last["kind"] == "holds_expired"
+        and bool(last["payload"].get("lapsed"))
+        # Only a leg that had seats then: a return leg nobody sat on did not lapse.
+        and any(r.get("leg") == leg for r in last["payload"].get("released", []))
+    )
+    return {
+        "until": until,
+        "idle_seconds": settings.SIDEBYSIDE["HOLD_IDLE_SECONDS"],
+        "lapsed": lapsed,
+    }

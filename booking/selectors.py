@@ -39,6 +39,7 @@ from booking.models import (
     SeatNeighbour,
     Station,
     Trip,
+    TripLeg,
 )
 from groups.errors import GroupNotFound
 from groups.models import FriendGroup, Membership
@@ -514,6 +515,16 @@ def trip_closed_to_joiners(*, group_id: int) -> Trip | None:
         .prefetch_related("legs__departure__origin", "legs__departure__destination")
         .order_by("outbound_from", "pk")
         .first()
+    )
+
+
+def trip_trains_chosen(*, trip_id: int) -> list[TripLeg]:
+    """The trip's legs whose train is chosen, outbound first, with their departures (one
+    query): the invite page shows them to whoever may join while seats are picked."""
+    return list(
+        TripLeg.objects.filter(trip_id=trip_id, departure__isnull=False)
+        .select_related("departure__origin", "departure__destination")
+        .order_by("direction")
     )
 
 

@@ -19,7 +19,6 @@ from booking.errors import (
 )
 from booking.models import (
     Coach,
-    Departure,
     Event,
     Facing,
     NeighbourKind,
@@ -187,23 +186,6 @@ def coach_neighbours_rebuild(*, coach: Coach) -> None:
     """Derive a coach's neighbours again after its seats were edited by hand (admin)."""
     SeatNeighbour.objects.filter(seat__coach=coach).delete()
     _neighbours_store(list(coach.seats.all()))
-
-
-@transaction.atomic
-def departures_cancel(*, departure_ids: list[int]) -> list[Departure]:
-    """Cancel the scheduled departures among ``departure_ids``; returns those it cancelled.
-    Rows are locked in id order (no deadlock with another cancel), and one already
-    cancelled is left alone, so running it twice changes nothing. Later issues release the
-    trips' holds and refund their members here."""
-    departures = list(
-        Departure.objects.select_for_update()
-        .filter(pk__in=departure_ids, status=Departure.Status.SCHEDULED)
-        .order_by("pk")
-    )
-    Departure.objects.filter(pk__in=[d.pk for d in departures]).update(
-        status=Departure.Status.CANCELLED
-    )
-    return departures
 
 
 # --- Trips -------------------------------------------------------------------------------
@@ -515,13 +497,20 @@ def ticket_cancel(*, ticket_id: int, by, refunded_cents: int = 0):
         recipient_ids=[ticket.traveller_id],
         trip_id=trip.pk,
     )
-    if refunded_cents:
-        refunded = {
-            "booking_id": ticket.booking_id,
-            "ticket_id": ticket.pk,
-            "traveller_id": ticket.traveller_id,
-            "refunded_cents": refunded_cents,
-            "currency": ticket.currency,
-        }
-        transaction.on_commit(lambda: signals.ticket_refunded.send(sender=Ticket, **refunded))
+    ticket_refunded_after_commit(ticket, refunded_cents)
     return ticket, True
+
+
+def ticket_refunded_after_commit(ticket, refunded_cents: int) -> None:
+    """Tell payments (``signals.ticket_refunded``) to refund a cancelled ticket, once the
+    cancellation has committed; nothing when there is nothing to refund."""
+    if not refunded_cents:
+        return
+    refunded = {
+        "booking_id": ticket.booking_id,
+        "ticket_id": ticket.pk,
+        "traveller_id": ticket.traveller_id,
+        "refunded_cents": refunded_cents,
+        "currency": ticket.currency,
+    }
+    transaction.on_commit(lambda: signals.ticket_refunded.send(sender=type(ticket), **refunded))

@@ -6,6 +6,7 @@ mistyped one fails the signature (``TicketCodeInvalid``, 400); a genuine one who
 is gone is ``TicketNotFound`` (404); a cancelled ticket is found but not valid.
 """
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.core import signing
@@ -33,6 +34,11 @@ class TicketCheck:
     seat: str
     leg: str
     state: str
+    # For the page a person reads (the scanner's JSON keeps the fields above).
+    departs: dt.datetime | None = None
+    origin_time_zone: str = "UTC"  # the departure is written on the station's clock
+    coach: int = 0
+    seat_number: int = 0
 
 
 def ticket_verify(*, signed: str) -> TicketCheck:
@@ -66,4 +72,8 @@ def ticket_verify(*, signed: str) -> TicketCheck:
         seat=ticket.allocation.seat.label,
         leg=ticket.leg.direction,
         state=ticket.state,
+        departs=departure.departs_at,
+        origin_time_zone=departure.origin.time_zone,
+        coach=ticket.allocation.seat.coach.number,
+        seat_number=ticket.allocation.seat.number,
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from booking import api, plan_api
+from booking import api, disruption_api, plan_api
 
 urlpatterns = [
     path("stations/", api.StationListApi.as_view(), name="api-stations"),
@@ -65,5 +65,48 @@ urlpatterns += [
         "tickets/verify/<str:signed>/",
         api.TicketVerifyApi.as_view(),
         name="api-ticket-verify",
+    ),
+]
+
+# The operator's disruptions (staff only): booking/disruption_api.py, docs/disruptions.md.
+urlpatterns += [
+    path(
+        "staff/departures/<int:departure_id>/cancel/",
+        disruption_api.DepartureCancelApi.as_view(),
+        name="api-staff-departure-cancel",
+    ),
+    path(
+        "staff/departures/<int:departure_id>/delay/",
+        disruption_api.DepartureDelayApi.as_view(),
+        name="api-staff-departure-delay",
+    ),
+    path(
+        "staff/departures/<int:departure_id>/vehicle/",
+        disruption_api.DepartureVehicleSwapApi.as_view(),
+        name="api-staff-departure-vehicle",
+    ),
+    path(
+        "staff/departures/<int:departure_id>/disruptions/",
+        disruption_api.DepartureDisruptionsApi.as_view(),
+        name="api-staff-departure-disruptions",
+    ),
+]
+
+# Re-routing after a cancellation (the travellers'): booking/disruption_api.py.
+urlpatterns += [
+    path(
+        "trips/<int:trip_id>/disruptions/<int:disruption_id>/reroute/",
+        disruption_api.TripRerouteApi.as_view(),
+        name="api-trip-reroute",
+    ),
+    path(
+        "trips/<int:trip_id>/reroute/seat/",
+        disruption_api.TripRerouteSeatApi.as_view(),
+        name="api-trip-reroute-seat",
+    ),
+    path(
+        "tickets/<int:ticket_id>/reroute/",
+        disruption_api.TicketRerouteApi.as_view(),
+        name="api-ticket-reroute",
     ),
 ]

@@ -15,7 +15,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
-from core.install_secret import secret_key_read_or_create
+from core.install_secret import (
+    secret_key_read_or_create,
+    vapid_keys_read_or_create,
+    vapid_public_key_of,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,6 +68,7 @@ INSTALLED_APPS = [
     "booking",
     "payments",
     "referrals",
+    "care",
     "frontend",
     # After ours: frontend's templates override allauth's (account/login.html, …).
     "allauth",
@@ -76,6 +81,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The request's origin, for links when SITE_URL is not set (core/site.py).
+    "core.site.SiteOriginMiddleware",
     # Content-Security-Policy (Django's, with the origins of the settings read per
     # response) and Permissions-Policy headers; see docs/security.md.
     "core.security_headers.ContentSecurityPolicyMiddleware",
@@ -89,6 +96,13 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # The account's chosen language on a browser without a language cookie (groups/language.py).
+    "groups.language.ProfileLanguageMiddleware",
+    # A view's "not found" is the product's 404 page, in the demo (debug) too.
+    "frontend.middleware.NotFoundPageMiddleware",
+    # After the session and login middlewares: a refused consent keeps every cookie to
+    # the browser's session, the session's own included (docs/referrals.md).
+    "referrals.consent_middleware.RefusedConsentSessionMiddleware",
     # Last, as django-axes asks: it answers a locked-out login with its lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -207,6 +221,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_PREFIX", default="sbs"),
+            # One pool per process, not one per websocket (core/redis_pool.py).
+            "OPTIONS": {"pool_class": "core.redis_pool.SharedConnectionPool"},
         }
     }
 else:
@@ -323,6 +339,43 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Sidebyside <noreply@
 MAIL_SANDBOX = DEBUG and env.bool("MAIL_SANDBOX", default=False)
 MAIL_SANDBOX_DIR = Path(env.str("MAIL_SANDBOX_DIR", default=str(VAR_DIR / "mailbox")))
 
+# --- Web Push (notices/push.py, docs/messages.md) --------------------------------------
+# The VAPID key pair (RFC 8292) that signs our pushes: make one with `manage.py
+# vapid_keys`. VAPID_PUBLIC_KEY is the browser's applicationServerKey (base64url of the
+# uncompressed P-256 point), VAPID_PRIVATE_KEY the private key's 32 bytes (base64url):
+# given the private key alone, the public one is derived from it. Without them, a debug
+# install makes its own pair once (var/vapid_key, mode 0600); a production one has no
+# push (no opt-in is offered). VAPID_SUBJECT: how a push service reaches us (mailto: or
+# https:). WEB_PUSH_HOSTS: the push services' host names (or ".suffix") the worker
+# posts to; a subscription elsewhere is refused (the worker never posts to an address
+# a client chose). In debug (and in the tests, which set it), http:// or https:// on
+# 127.0.0.1 or localhost is allowed too: the local push service (sandboxes/push_server.py).
+VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
+VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
+if not VAPID_PRIVATE_KEY and DEBUG:
+    VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY = vapid_keys_read_or_create(VAR_DIR / "vapid_key")
+elif VAPID_PRIVATE_KEY:
+    try:
+        _vapid_public = vapid_public_key_of(VAPID_PRIVATE_KEY)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"VAPID_PRIVATE_KEY: {exc}") from exc
+    if VAPID_PUBLIC_KEY and VAPID_PUBLIC_KEY.rstrip("=") != _vapid_public:
+        raise ImproperlyConfigured("VAPID_PUBLIC_KEY is not the public key of VAPID_PRIVATE_KEY")
+    VAPID_PUBLIC_KEY = _vapid_public
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:noreply@localhost")
+WEB_PUSH_HOSTS = env.list(
+    "WEB_PUSH_HOSTS",
+    default=[
+        "fcm.googleapis.com",  # Chrome, Edge, Opera, Samsung Internet
+        "updates.push.services.mozilla.com",  # Firefox
+        ".push.apple.com",  # Safari
+        ".notify.windows.com",  # Edge (legacy)
+    ],
+)
+WEB_PUSH_ALLOW_LOOPBACK = DEBUG
+# How long a push service keeps a notification for a device that is offline (seconds).
+WEB_PUSH_TTL_SECONDS = env.int("WEB_PUSH_TTL_SECONDS", default=12 * 3600)
+
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="fr")
 LANGUAGES = [("fr", _("French")), ("en", _("English"))]
@@ -382,6 +435,9 @@ SIDEBYSIDE = {
     "WORKER_INTERVAL_SECONDS": env.float("WORKER_INTERVAL_SECONDS", default=2.0),
     # How many queued booking confirmations the worker runs at once (PostgreSQL).
     "PAYMENT_CONFIRM_THREADS": env.int("PAYMENT_CONFIRM_THREADS", default=4),
+    # How many Stripe calls one confirmation makes at once (checking, then capturing, a
+    # group's authorisations); 1: one after another.
+    "STRIPE_CALLS_AT_ONCE": env.int("STRIPE_CALLS_AT_ONCE", default=8),
     # Friend groups: how many travellers a new trip takes unless the organiser says
     # otherwise, and the most an organiser may choose.
     "GROUP_MAX_MEMBERS_DEFAULT": env.int("GROUP_MAX_MEMBERS_DEFAULT", default=9),
@@ -416,6 +472,9 @@ SIDEBYSIDE = {
     # Commands of the live plan (vote, pick a seat, …) per person, whatever the door
     # (REST, websocket, forms): one counter per user, shared by every process via the cache.
     "RATE_PLAN": env.str("RATE_PLAN", default="30/10s"),
+    # Care conversations (care.commands): cases a traveller opens, messages they write.
+    "RATE_CARE_OPEN": env.str("RATE_CARE_OPEN", default="10/h"),
+    "RATE_CARE_MESSAGE": env.str("RATE_CARE_MESSAGE", default="10/m"),
     # Split payments: the organiser picks how long everyone has to pay, in hours (card
     # authorisations last about 7 days: stay well inside), and how long a grace period
     # lasts when that is their policy for unpaid shares at the deadline.
@@ -438,16 +497,33 @@ SIDEBYSIDE = {
     "JSON_MAX_DEPTH": env.int("JSON_MAX_DEPTH", default=32),
     "JSON_MAX_BYTES": env.int("JSON_MAX_BYTES", default=262_144),
     # Where the site is, for links in e-mails (pay links): scheme and host, no slash.
-    "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),
+    # Required in production (core.E001); unset, core.site.site_url() derives it from the
+    # request (or the request that queued the message), else from `serve`'s address.
+    "SITE_URL": env.str("SITE_URL", default=""),
+    # The last resort of site_url() (`serve` sets it to its own address for its children).
+    "SITE_URL_FALLBACK": env.str("SITE_URL_FALLBACK", default="http://127.0.0.1:8000"),
     # Messages (notices/): where replies to our e-mails go ("" for none), and how many
     # times the worker tries a message before it is marked failed.
     "EMAIL_REPLY_TO": env.str("EMAIL_REPLY_TO", default=""),
     "MESSAGE_MAX_ATTEMPTS": env.int("MESSAGE_MAX_ATTEMPTS", default=8),
+    # Disruptions (docs/disruptions.md): how long travellers of a cancelled train have to
+    # choose a refund or re-routing, in hours; how many trips the worker handles per pass;
+    # delay compensation below this many cents is not paid (art. 19(8) of Regulation (EU)
+    # 2021/782 allows a threshold of 4 euros).
+    "DISRUPTION_CHOOSE_HOURS": env.int("DISRUPTION_CHOOSE_HOURS", default=72),
+    "DISRUPTION_BATCH_TRIPS": env.int("DISRUPTION_BATCH_TRIPS", default=50),
+    # Re-routing: the organiser proposes the new train; after this many minutes without
+    # a proposal, any traveller of the trip may.
+    "REROUTE_ORGANISER_MINUTES": env.int("REROUTE_ORGANISER_MINUTES", default=60),
+    "DELAY_COMPENSATION_MIN_CENTS": env.int("DELAY_COMPENSATION_MIN_CENTS", default=400),
 }
 
 # --- Security (production) ------------------------------------------------------------
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# The CSRF cookie need not outlive the browser's session (and after "Refuse" on the consent
+# banner no cookie may): a new token comes with the next page.
+CSRF_COOKIE_AGE = None
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)

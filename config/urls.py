@@ -17,19 +17,24 @@ api_docs = csp_override({**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSA
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    # Login, e-mail codes, logout and the Facebook provider (groups.facebook_login).
+    # Login, e-mail codes, logout and the Facebook provider (groups.facebook_login); our
+    # signup first (a guest signing up again gets a working code) and no password pages.
+    path("accounts/", include("frontend.urls_auth")),
     path("accounts/", include("allauth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
     path("api/", include("booking.urls")),
     path("api/", include("groups.api_urls")),
     path("api/", include("payments.api_urls")),  # cancelling a ticket
+    path("api/", include("notices.api_urls")),  # turning push notifications on and off
+    path("api/", include("care.api_urls")),  # conversations with the care team
     # Facebook platform callbacks: data deletion (and its status page), deauthorise.
     path("facebook/", include("groups.callback_urls")),
     path("payments/", include("payments.urls")),  # Stripe's webhook
     path("messages/", include("notices.urls")),  # one-click unsubscribe
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("", include("care.urls")),  # "Get help", conversations, the care team's inbox
     path("", include("referrals.urls")),  # /r/<code>/: share links, their image, consent
     path("", include("frontend.urls")),
 ]

@@ -10,6 +10,7 @@ class CoreConfig(AppConfig):
     def ready(self):
         from django.db.backends.signals import connection_created
 
+        from core import checks  # noqa: F401 - registers core.E001 (SITE_URL, deploy)
         from core.locking import lock_timeout_install
 
         # A lock timeout on PostgreSQL becomes core.errors.Busy (core/locking.py).

@@ -100,6 +100,11 @@ class Listener:
                 self._conn = None
             return set()
 
+    def asked(self) -> set[str]:
+        """The jobs asked for since the last look, without waiting (between two jobs of a
+        round); nothing without LISTEN."""
+        return self.wait(0) if self._conn is not None else set()
+
     def close(self) -> None:
         if self._conn is not None:
             try:

@@ -25,6 +25,7 @@ from booking import selectors as booking_selectors
 from booking.errors import TripNotFound
 from booking.tickets import ticket_signed_code
 from core.errors import DomainError
+from core.l10n import format_span
 from frontend.forms import GroupSettingsForm, privacy_choices
 from groups import selectors as group_selectors
 from groups.errors import InvitationExpired, InvitationRevoked, InvitationUsedUp
@@ -118,7 +119,10 @@ def render_trip(
     settings_form: GroupSettingsForm | None = None,
     error_code: str = "",
     field_errors: dict | None = None,
+    checkout_error: str = "",
 ):
+    """``checkout_error``: a refused start of the checkout, shown in its own dialog (where
+    the organiser acted), which is then open."""
     view = trip_view(request, trip_id)
     access, group, trip = view.access, view.group, view.trip
     members_can_invite = settings.SIDEBYSIDE["MEMBERS_CAN_INVITE"]
@@ -129,6 +133,7 @@ def render_trip(
         "access": access,
         "error": error,
         "error_code": error_code,
+        "checkout_error": checkout_error,
         "field_errors": field_errors or {},
         "can_invite": can_invite,
         "members": [],
@@ -217,6 +222,24 @@ def _propose_choices(trip, *, direction: str) -> list[dict]:
     return days
 
 
+def _fare_shown(fare: dict | None, fare_classes, passenger_types, cards) -> dict | None:
+    """Another traveller's fare as the travellers list shows it (names, not codes), from
+    the snapshot, which holds it only when they show their details."""
+    if not fare:
+        return None
+
+    def name(rows, code):
+        return next((row.name for row in rows if row.code == code), "")
+
+    return {
+        "fare": name(fare_classes, fare["fare_class"]),
+        "passenger": name(passenger_types, fare["passenger_type"]),
+        "card": name(cards, fare["card"]) if fare["card"] else "",
+        "age": fare["age"],
+        "price": fare.get("price"),
+    }
+
+
 def _plan_context(request, trip) -> dict:
     """The plan as the viewer may see it (``plan_snapshot``, also embedded as JSON for
     plan.js), the leg on screen (``?leg=``), and the seat map of its settled train, else
@@ -246,6 +269,7 @@ def _plan_context(request, trip) -> dict:
                 "voters": [members[uid] for uid in option["votes"] if uid in members],
                 "my_vote": me in option["votes"],
                 "my_price": option["prices"].get(str(me)),
+                "price_from": option["price_from"],
                 "shown": option["departure"]["id"] == shown_id,
             }
         )
@@ -257,13 +281,53 @@ def _plan_context(request, trip) -> dict:
             continue
         holders[hold["seat_id"]] = {**member, "is_me": hold["user_id"] == me}
         seat_of[hold["user_id"]] = hold["label"]
+    fare_classes = booking_selectors.fare_class_list()
+    passenger_types = booking_selectors.passenger_type_list()
+    cards = booking_selectors.discount_card_list()
     travellers = [
-        {**m, "is_me": m["user_id"] == me, "seat": seat_of.get(m["user_id"], "")}
+        {
+            **m,
+            "is_me": m["user_id"] == me,
+            "seat": seat_of.get(m["user_id"], ""),
+            # The snapshot holds another's fare only when they show it to the group.
+            "details": _fare_shown(
+                leg["fares"].get(str(m["user_id"])), fare_classes, passenger_types, cards
+            )
+            if m["user_id"] != me
+            else None,
+        }
         for m in snapshot["members"]
     ]
     outbound = leg["direction"] == "outbound"
     is_organiser = snapshot["me"]["role"] == "organiser"
+    seatmap = booking_selectors.departure_detail(departure_id=shown_id) if shown_id else None
+    coaches, coach = _coach_strip(
+        request,
+        seatmap,
+        holders=holders,
+        me=me,
+        comfort=(my_fare or {}).get("comfort_class"),
+    )
+    editable = trip.status == "planning"
+    fare_classes = booking_selectors.fare_class_list()
+    holds = None
+    if editable and seatmap:
+        # How long the group's seats are held, and whether they lapsed (issue 22, point 5).
+        holds = plan_selectors.holds_state(trip_id=trip.pk, leg=leg["direction"])
+        holds["idle"] = format_span(holds["idle_seconds"])
+    return_leg = next((x for x in legs if x["direction"] == "return"), None)
     return {
+        # The outbound's passenger type, age and card go to the return leg too while it has
+        # none (booking.plan.fare_choose), or are already the same there: the form says so.
+        "plan_fare_carries": outbound
+        and return_leg is not None
+        and _same_traveller(my_fare, return_leg["fares"].get(str(me))),
+        "plan_editable": editable,
+        "plan_holds": holds,
+        # The organiser's options have "Choose this train" in their row of buttons.
+        "plan_editable_organiser": editable and is_organiser,
+        "plan_coaches": coaches,
+        "plan_coach": coach,
         "plan": snapshot,
         "plan_leg": leg,
         "plan_outbound": outbound,
@@ -272,19 +336,95 @@ def _plan_context(request, trip) -> dict:
         "plan_settled": _plan_departure(leg["departure"]),
         "plan_options": options,
         "plan_shown_id": shown_id,
-        "plan_seatmap": booking_selectors.departure_detail(departure_id=shown_id)
-        if shown_id
-        else None,
+        "plan_seatmap": seatmap,
         "plan_holders": holders,
         "plan_travellers": travellers,
         "plan_my_fare": my_fare,
-        "plan_fare_classes": booking_selectors.fare_class_list(),
-        "plan_passenger_types": booking_selectors.passenger_type_list(),
-        "plan_cards": booking_selectors.discount_card_list(),
+        "plan_fare_classes": fare_classes,
+        # Until I choose, the form shows the fare a seat would give me (second class first).
+        "plan_fare_shown": (my_fare or {}).get("fare_class")
+        or next((f.code for f in fare_classes if f.comfort_class == "second"), ""),
+        "plan_passenger_types": passenger_types,
+        "plan_cards": cards,
         "plan_propose": _propose_choices(trip, direction=leg["direction"])
-        if is_organiser and not leg["departure"]
+        if is_organiser and editable and not leg["departure"]
         else None,
     }
+
+
+def _same_traveller(outbound_fare: dict | None, return_fare: dict | None) -> bool:
+    if return_fare is None:
+        return True
+    keys = ("passenger_type", "age", "card", "card_number_end")
+    return outbound_fare is not None and all(
+        outbound_fare.get(k) == return_fare.get(k) for k in keys
+    )
+
+
+def _id_ranges(ids) -> str:
+    """Seat ids written short for plan.js ("101-172,180"): it tells which coach a seat of a
+    ``seats`` frame is in, to keep the strip's free counts live (a coach's seats are
+    usually one run of ids)."""
+    runs: list[list[int]] = []
+    for seat_id in sorted(ids):
+        if runs and seat_id == runs[-1][1] + 1:
+            runs[-1][1] = seat_id
+        else:
+            runs.append([seat_id, seat_id])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _coach_strip(request, seatmap, *, holders: dict, me: int, comfort: str | None):
+    """The seat map shows one coach at a time: the strip of every coach (its free seats,
+    the friends on it) and the coach on screen: the one asked for (``?coach=``), else my
+    seat's, else the one most of the group sits in, else the first with a free seat of my
+    class (any class before I choose a fare)."""
+    if seatmap is None or not seatmap.coaches:
+        return [], None
+    strip = []
+    for coach in seatmap.coaches:
+        seats = [view for deck in coach.decks for view in deck.seats]
+        friends = [holders[v.seat.pk] for v in seats if v.seat.pk in holders]
+        strip.append(
+            {
+                "coach": coach,
+                "number": coach.number,
+                "free": sum(1 for v in seats if v.status == "free" and v.seat.pk not in holders),
+                "free_mine": sum(
+                    1
+                    for v in seats
+                    if v.status == "free"
+                    and v.seat.pk not in holders
+                    and (comfort is None or v.seat.comfort_class == comfort)
+                ),
+                "friends": friends,
+                "has_me": any(f["is_me"] for f in friends),
+                "seat_ids": _id_ranges(v.seat.pk for v in seats),
+            }
+        )
+    try:
+        asked = int(request.GET.get("coach", ""))
+    except ValueError:
+        asked = None
+    chosen = (
+        next((c for c in strip if c["number"] == asked), None)
+        or next((c for c in strip if c["has_me"]), None)
+        or max(strip, key=lambda c: len(c["friends"]) if c["friends"] else -1)
+    )
+    if not chosen["friends"] and asked is None:
+        # Before a fare is chosen, the default one is second class (plan._default_fare's
+        # cheapest class): a coach of that class first.
+        wanted = comfort or "second"
+        chosen = (
+            next(
+                (c for c in strip if c["free_mine"] and wanted in c["coach"].comfort_classes), None
+            )
+            or next((c for c in strip if c["free_mine"]), None)
+            or strip[0]
+        )
+    for item in strip:
+        item["current"] = item is chosen
+    return strip, chosen["coach"]
 
 
 # --- The checkout and the tickets ------------------------------------------------------
@@ -304,6 +444,9 @@ def ticket_qr_svg(text: str) -> str:
 
 def ticket_rows(request, tickets) -> list[dict]:
     now = timezone.now()
+    tickets = list(tickets)
+    # A late train's compensation (paid to the card or credited), one query for them all.
+    compensations = payment_selectors.ticket_compensations(ticket_ids=[t.pk for t in tickets])
     rows = []
     for ticket in tickets:
         signed = ticket_signed_code(ticket)
@@ -315,8 +458,10 @@ def ticket_rows(request, tickets) -> list[dict]:
                 "departure": departure,
                 "coach": seat.coach.number,
                 "seat": seat.number,
+                "seat_name": seat.name,
                 "signed": signed,
-                "verify_url": reverse("api-ticket-verify", args=[signed]),
+                "verify_url": reverse("ticket_check", args=[signed]),
+                "compensation": compensations.get(ticket.pk),
                 # Only a valid ticket whose train has not left may be given up.
                 "cancel_url": reverse("ticket_cancel", args=[ticket.pk])
                 if ticket.state == "valid" and departure.departs_at > now

@@ -36,6 +36,11 @@ urlpatterns = [
         name="trip_member_remove_confirm",
     ),
     path(
+        "trips/<int:trip_id>/members/<int:user_id>/organiser/",
+        views.member_make_organiser_confirm,
+        name="trip_member_make_organiser_confirm",
+    ),
+    path(
         "trips/<int:trip_id>/members/organiser/",
         views.member_make_organiser,
         name="trip_member_make_organiser",

@@ -4,12 +4,14 @@ business rules of their own: a domain error becomes a message on the page, never
 import datetime as dt
 
 from django.conf import settings
-from django.http import Http404, HttpResponseServerError
+from django.http import Http404, HttpResponsePermanentRedirect, HttpResponseServerError
 from django.middleware.csp import get_nonce
 from django.shortcuts import render
 from django.template import loader
+from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
 
 from booking import selectors
 from booking.errors import DepartureNotFound
@@ -90,3 +92,11 @@ def server_error(request):
     # carries it, as the Content-Security-Policy asks.
     context = {"csp_nonce": get_nonce(request)}
     return HttpResponseServerError(loader.get_template("frontend/500.html").render(context))
+
+
+@require_safe
+def favicon(request):
+    """``/favicon.ico``, which browsers and link previews ask for whatever the page says:
+    the icon's static file, resolved per request (the manifest of hashed names exists only
+    after ``collectstatic``)."""
+    return HttpResponsePermanentRedirect(static("frontend/icon-32.png"))

@@ -154,7 +154,12 @@ def account_delete(request):
         refusal = account_services.account_delete_check(user=request.user)
     # The tickets still to use are cancelled with the account: the page says so first.
     quotes = payment_selectors.account_delete_quotes(user=request.user)
-    context = {"form": form, "quotes": quotes, "refusal": refusal}
+    context = {
+        "form": form,
+        "quotes": quotes,
+        "refusal": refusal,
+        "kept": exports.kept_on_deletion(),  # what each app keeps, anonymised, and why
+    }
     return render(request, "frontend/account/delete.html", context, status=status)
 
 

@@ -26,9 +26,17 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.gzip import gzip_page
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
+from booking.api import TicketVerifyApi
 from booking.errors import TicketNotFound
+from booking.tickets import ticket_verify
 from core.errors import DomainError
 from frontend import trip_page
 from payments import selectors, services
@@ -37,6 +45,7 @@ from payments.errors import PayLinkInvalid
 # What the browser may send as a card: Stripe's ids only, never card numbers.
 
 
+@gzip_page
 @login_required
 @require_GET
 def checkout_panel(request, trip_id: int):
@@ -73,14 +82,19 @@ def checkout_start(request, trip_id: int):
     policy = request.POST.get("policy", "")[:20]
     if hours is None:
         return trip_page.render_trip(
-            request, trip_id, status=400, error=_("Choose a deadline in hours, as a number.")
+            request,
+            trip_id,
+            status=400,
+            checkout_error=_("Choose a deadline in hours, as a number."),
         )
     try:
         services.checkout_start(
             trip_id=view.trip.pk, by=request.user, deadline_hours=hours, policy=policy
         )
     except DomainError as exc:
-        return trip_page.render_trip(request, trip_id, status=exc.status, error=exc.message)
+        return trip_page.render_trip(
+            request, trip_id, status=exc.status, checkout_error=exc.message
+        )
     return redirect(reverse("trip", args=[trip_id]) + "#checkout")
 
 
@@ -111,7 +125,10 @@ def pay(request, token: str):
         link = _link(token)
     except PayLinkInvalid as exc:
         return _refused(request, exc)
-    page = selectors.checkout_page(checkout=link.checkout, viewer=link.payer)
+    # "Cover this share" asks the page again with ``?cover=<share id>``: only then does a
+    # friend's amount show (unless they show their details to the group).
+    cover_ids = [n for n in map(_int_or_none, request.GET.getlist("cover")[:50]) if n]
+    page = selectors.checkout_page(checkout=link.checkout, viewer=link.payer, cover_ids=cover_ids)
     tickets = selectors.traveller_tickets(checkout=link.checkout, traveller=link.payer)
     context = {
         "link": link,
@@ -125,6 +142,7 @@ def pay(request, token: str):
         "stripe_js_url": settings.STRIPE_JS_URL,
         "stripe_key": settings.STRIPE_PUBLISHABLE_KEY,
         "stripe_sandbox": settings.STRIPE_SANDBOX,
+        "cover_query": "".join(f"cover={n}&" for n in cover_ids),
         "start_url": reverse("pay_start", args=[token]),
         "sync_url": reverse("pay_sync", args=[token]),
     }
@@ -217,7 +235,149 @@ def _ticket_cancel_page(request, quote, *, status: int = 200, error: str = ""):
         "departure": departure,
         "coach": ticket.allocation.seat.coach.number,
         "seat": ticket.allocation.seat.number,
+        "seat_name": ticket.allocation.seat.name,
         "error": error,
         "back_url": reverse("trip", args=[ticket.booking.trip_id]) + "#checkout",
     }
     return render(request, "frontend/pay/ticket_cancel.html", context, status=status)
+
+
+# --- Checking a ticket -------------------------------------------------------------------------
+
+
+def _wants_json(request) -> bool:
+    """A scanner asks for JSON (``Accept: application/json``); a browser, which accepts
+    both HTML and anything, gets the page."""
+    accepted = request.get_preferred_type(["text/html", "application/json"])
+    return accepted == "application/json"
+
+
+@require_safe
+def ticket_check(request, signed: str):
+    """What the ticket's QR code and its "Check this ticket" link open: valid or not, the
+    traveller, the train, the coach and seat. Anyone holding the code may read it (the
+    signature is the secret, as for the API). A scanner that asks for JSON gets the API's
+    answer (``api-ticket-verify``), one shape for both."""
+    if _wants_json(request):
+        return TicketVerifyApi.as_view()(request, signed=signed)
+    try:
+        check = ticket_verify(signed=signed)
+    except DomainError as exc:
+        return render(
+            request,
+            "frontend/pay/ticket_check.html",
+            {"error": exc.message},
+            status=exc.status,
+        )
+    return render(request, "frontend/pay/ticket_check.html", {"check": check})
+
+
+@login_required
+@require_POST
+def ticket_disruption_refund(request, ticket_id: int):
+    """The banner's "Refund me in full" (a cancelled train, docs/disruptions.md): the
+    choice made, then back to the trip page, which shows the result; a refusal (chosen
+    already, too late) is shown there as a message. Not the caller's ticket: 404."""
+    from django.contrib import messages
+
+    from booking.disruption_selectors import choice_trip_id
+    from booking.errors import ChoiceNotFound
+    from payments import disruptions
+
+    try:
+        trip_id = choice_trip_id(ticket_id=ticket_id, user=request.user)
+        disruptions.disruption_refund_choose(ticket_id=ticket_id, by=request.user)
+    except ChoiceNotFound as exc:
+        raise Http404(str(exc.message)) from exc
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Your ticket is cancelled and refunded in full."))
+    return redirect(reverse("trip", args=[trip_id]) + "#disruptions")
+
+
+def _back_to_trip(request, trip_id: int, call) -> object:
+    """Run a disruption service for the banner's forms; its refusal is shown as a message
+    on the trip page, where the banner says what is now true."""
+    from django.contrib import messages
+
+    try:
+        call()
+    except DomainError as exc:
+        if exc.status == 404:
+            raise Http404(str(exc.message)) from exc
+        messages.error(request, exc.message)
+    return redirect(reverse("trip", args=[trip_id]) + "#disruptions")
+
+
+@login_required
+@require_POST
+def trip_reroute_propose(request, trip_id: int, disruption_id: int):
+    """The banner's "Propose this train" (re-routing together, docs/disruptions.md)."""
+    from booking import disruptions
+
+    try:
+        departure_id = int(request.POST.get("departure_id", ""))
+    except ValueError:
+        departure_id = 0
+    return _back_to_trip(
+        request,
+        trip_id,
+        lambda: disruptions.reroute_propose(
+            trip_id=trip_id,
+            disruption_id=disruption_id,
+            departure_id=departure_id,
+            by=request.user,
+        ),
+    )
+
+
+@login_required
+@require_POST
+def ticket_reroute_accept(request, ticket_id: int):
+    """The banner's "Travel on this train" for one of my tickets."""
+    from booking import disruptions
+    from booking.disruption_selectors import choice_trip_id
+    from booking.errors import ChoiceNotFound
+
+    try:
+        trip_id = choice_trip_id(ticket_id=ticket_id, user=request.user)
+    except ChoiceNotFound as exc:
+        raise Http404(str(exc.message)) from exc
+    return _back_to_trip(
+        request,
+        trip_id,
+        lambda: disruptions.reroute_accept(ticket_id=ticket_id, by=request.user),
+    )
+
+
+@login_required
+@require_POST
+def trip_reroute_seat(request, trip_id: int):
+    """The banner's "Sit us together" on the new train: new tickets for those who chose it."""
+    from booking import disruptions
+
+    return _back_to_trip(
+        request, trip_id, lambda: disruptions.reroute_seat(trip_id=trip_id, by=request.user)
+    )
+
+
+@login_required
+@require_POST
+def trip_compensation_form(request, trip_id: int, disruption_id: int):
+    """The late train banner's "as credit for a next trip" / "to my card" (art. 19(4),
+    docs/disruptions.md): how the viewer wants their compensation, until it is made."""
+    from django.contrib import messages
+
+    from payments import disruptions
+
+    def choose():
+        preference = disruptions.compensation_preference_set(
+            disruption_id=disruption_id, by=request.user, form=request.POST.get("form", "")
+        )
+        if preference.form == "credit":
+            messages.success(request, _("Your compensation will be credit for your next trip."))
+        else:
+            messages.success(request, _("Your compensation will go back to your card."))
+
+    return _back_to_trip(request, trip_id, choose)

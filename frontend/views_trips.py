@@ -21,14 +21,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from booking import selectors as booking_selectors
 from booking import services as booking_services
-from booking.commands import command_list_params, command_run
+from booking.commands import command_list_params, command_outcome, command_run
 from booking.errors import EventNotFound, TripClosedToJoiners, TripNotFound
 from core.errors import DomainError
 from frontend import trip_page
+from frontend.compact import compact_html
 from frontend.forms import (
     GroupSettingsForm,
     TripCreateForm,
@@ -52,6 +54,11 @@ from payments import selectors as payment_selectors
 LINK_REFUSALS = (InvitationNotFound, InvitationExpired, InvitationRevoked, InvitationUsedUp)
 
 
+# Compressed on the wire (the page is mostly repeated markup); GZipMiddleware's random
+# padding blunts BREACH, and a GET of this page reflects nothing from the request
+# (docs/frontend.md, "Size and compression").
+@gzip_page
+@compact_html
 @require_GET
 def trip_detail(request, trip_id: int):
     return trip_page.render_trip(request, trip_id)
@@ -144,8 +151,16 @@ def trip_new(request):
     else:
         initial = {}
         slug = request.GET.get("event", "")
-        if any(event.slug == slug for event in events):
-            initial["event"] = slug
+        event = next((e for e in events if e.slug == slug), None)
+        if event is not None:
+            # A trip to an event leaves on its day and, if they choose a return, comes
+            # back on its last day (still editable); never "today" by default.
+            today = timezone.localdate()
+            initial.update(
+                event=slug,
+                outbound_from=max(event.starts_on, today),
+                return_from=max(event.ends_on, event.starts_on, today),
+            )
         form = TripCreateForm(initial=initial, stations=stations, events=events)
     context = {
         "form": form,
@@ -254,12 +269,35 @@ member_reject = _member_action(group_services.membership_reject, _("Request decl
 member_remove = _member_action(
     group_services.membership_remove, _("They are no longer on this trip.")
 )
-member_make_organiser = _member_action(
-    lambda *, group_id, by, user_id: group_services.organiser_hand_over(
-        group_id=group_id, by=by, to_user_id=user_id
-    ),
-    _("They organise the trip now."),
-)
+
+
+@login_required
+@require_POST
+def member_make_organiser(request, trip_id: int):
+    """The hand-over itself, after its confirmation page; the message names who organises
+    now (the new organiser's open pages hear ``organiser_changed``)."""
+    user_id = _user_id(request)
+    if user_id is None:
+        return trip_page.render_trip(
+            request, trip_id, status=400, error=_("Choose one of the travellers.")
+        )
+    view = trip_page.trip_view(request, trip_id)
+    name = next(
+        (
+            m.name
+            for m in group_selectors.group_members(group=view.group, viewer=request.user)
+            if m.user_id == user_id
+        ),
+        "",
+    )
+    return _trip_action(
+        request,
+        trip_id,
+        lambda group_id: group_services.organiser_hand_over(
+            group_id=group_id, by=request.user, to_user_id=user_id
+        ),
+        _("%(name)s organises the trip now.") % {"name": name},
+    )
 
 
 @login_required
@@ -301,7 +339,15 @@ def trip_leave(request, trip_id: int):
             group_id=view.group.pk, user_id=request.user.pk, kind="member_left"
         )
     outcomes = payment_selectors.leave_outcomes(user_id=request.user.pk, group_id=view.group.pk)
-    context = {"trip": view.trip, "access": view.access, "outcomes": outcomes, "refusal": refusal}
+    context = {
+        "trip": view.trip,
+        "access": view.access,
+        "outcomes": outcomes,
+        "refusal": refusal,
+        # Who left a public trip may join it again, as anyone may (groups.services._join):
+        # said here so that leaving is not taken for a door that locks behind them.
+        "public": view.group.is_public,
+    }
     return render(request, "frontend/trips/leave.html", context)
 
 
@@ -313,22 +359,42 @@ def member_remove_confirm(request, trip_id: int, user_id: int):
     view = trip_page.trip_view(request, trip_id)
     if not view.access.is_organiser:
         raise PermissionDenied
-    member = next(
-        (
-            m
-            for m in group_selectors.group_members(group=view.group, viewer=request.user)
-            if m.user_id == user_id and m.status == "active" and not m.is_viewer
-        ),
-        None,
-    )
-    if member is None:
-        raise Http404
+    member = _other_active_member(view, request.user, user_id)
     refusal = group_services.membership_end_check(
         group_id=view.group.pk, user_id=user_id, kind="member_removed"
     )
     outcomes = payment_selectors.leave_outcomes(user_id=user_id, group_id=view.group.pk)
     context = {"trip": view.trip, "member": member, "outcomes": outcomes, "refusal": refusal}
     return render(request, "frontend/trips/remove.html", context)
+
+
+@login_required
+@require_GET
+def member_make_organiser_confirm(request, trip_id: int, user_id: int):
+    """The organiser's "Make organiser": first who, and what changes for both of them,
+    then the POST to ``member_make_organiser`` (the role is handed over at once)."""
+    view = trip_page.trip_view(request, trip_id)
+    if not view.access.is_organiser:
+        raise PermissionDenied
+    member = _other_active_member(view, request.user, user_id)
+    context = {"trip": view.trip, "member": member}
+    return render(request, "frontend/trips/hand_over.html", context)
+
+
+def _other_active_member(view, viewer, user_id: int):
+    """Another active traveller of the trip's group (as ``group_members`` shows them), or
+    the 404 page."""
+    member = next(
+        (
+            m
+            for m in group_selectors.group_members(group=view.group, viewer=viewer)
+            if m.user_id == user_id and m.status == "active" and not m.is_viewer
+        ),
+        None,
+    )
+    if member is None:
+        raise Http404
+    return member
 
 
 @login_required
@@ -373,6 +439,10 @@ def _join_refused(request, exc: DomainError):
     )
 
 
+# The session key that marks "this browser opened this link, then went to log in".
+JOIN_AFTER_LOGIN = "join_after_login"
+
+
 @require_http_methods(["GET", "POST"])
 def join(request, token: str):
     try:
@@ -394,7 +464,18 @@ def join(request, token: str):
     # Being paid for or booked: the page says so, with the train, and offers a booking of
     # one's own on it; nobody joins (groups.join_checks refuses the POST too).
     closed = booking_selectors.trip_closed_to_joiners(group_id=group.pk)
-    if request.method == "POST" and closed is None:
+    # Someone who opened this link logged out, then logged in or signed up from it (the
+    # session keeps the mark through the login), comes back here and joins at once: no
+    # second tap. Only this browser's own visit sets the mark, so a link sent to someone
+    # already logged in still asks them.
+    continues = (
+        request.method == "GET"
+        and user.is_authenticated
+        and request.session.pop(JOIN_AFTER_LOGIN, None) == token
+    )
+    if not user.is_authenticated and request.method == "GET" and closed is None:
+        request.session[JOIN_AFTER_LOGIN] = token
+    if (request.method == "POST" or continues) and closed is None:
         if not user.is_authenticated:
             return redirect_to_login(request.path)
         try:
@@ -422,6 +503,11 @@ def join(request, token: str):
         "error": error,
         "closed_trip": closed,
         "closed_legs": [leg for leg in closed.legs.all() if leg.departure_id] if closed else [],
+        # Still planning with the train chosen: the joiner sees which, and that the others
+        # are picking their seats ("Sit us together" seats them next to the others).
+        "chosen_legs": booking_selectors.trip_trains_chosen(trip_id=trips[0].pk)
+        if trips and closed is None
+        else [],
     }
     if closed is not None and request.method == "POST":
         status = TripClosedToJoiners.status
@@ -496,7 +582,7 @@ def plan_action(request, trip_id: int):
     command, data = _plan_form_input(request.POST, action)
     view = trip_page.trip_view(request, trip_id)  # 404 for someone who may not see the trip
     try:
-        command_run(command, trip_id=view.trip.pk, user=request.user, data=data)
+        event = command_run(command, trip_id=view.trip.pk, user=request.user, data=data)
     except TripNotFound as exc:
         raise Http404(str(exc.message)) from exc
     except DomainError as exc:
@@ -508,5 +594,5 @@ def plan_action(request, trip_id: int):
             error_code=exc.code,
             field_errors=exc.fields,
         )
-    messages.success(request, PLAN_FORM_SUCCESS[action])
+    messages.success(request, command_outcome(event) or PLAN_FORM_SUCCESS[action])
     return redirect(f"{reverse('trip', args=[trip_id])}?leg={data['leg']}#plan")

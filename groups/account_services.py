@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, InvalidInput
-from groups import services
+from groups import exports, services
 from groups.models import DataDeletionRequest, FriendGroup, Invitation, Membership, Profile
 from groups.signals import group_changed, user_anonymising
 from notices.services import messages_forget
@@ -271,6 +271,9 @@ def account_delete(*, user) -> DataDeletionRequest:
     # they may (groups.signals.membership_ending: a checkout under way refuses).
     user_anonymising.send(sender=User, user_id=user.pk)
     _groups_leave(user)
+    # What each app's export section holds is erased by the same registry (what is kept,
+    # anonymised, is said on the delete page: exports.kept_on_deletion).
+    exports.erase_all(user)
 
     addresses = {user.email.lower()} if user.email else set()
     addresses |= {
@@ -290,7 +293,7 @@ def account_delete(*, user) -> DataDeletionRequest:
     SocialAccount.objects.filter(user=user).delete()
     EmailAddress.objects.filter(user=user).delete()
     _sessions_delete(user.pk)
-    messages_forget(user_id=user.pk)  # nothing more goes to them
+    messages_forget(user_id=user.pk, addresses=addresses)  # nothing more goes to them
 
     Profile.objects.filter(user=user).update(
         display_name=FORMER_TRAVELLER_NAME, avatar_url="", facebook_id=None, updated_at=now

@@ -41,6 +41,20 @@ class AccountAdapter(DefaultAccountAdapter):
         # (TRUSTED_PROXIES), not allauth's own reading of X-Forwarded-For.
         return client_address(request) or super().get_client_ip(request)
 
+    def send_account_already_exists_mail(self, email: str) -> None:
+        """A signup with an address whose account is confirmed: the page stays the same
+        (no probing of addresses), and the mail offers a login code, never a password
+        reset (there are no passwords; docs/identity.md, "Signing up again")."""
+        from allauth.core import context
+        from django.urls import reverse
+
+        url = context.request.build_absolute_uri(reverse("account_request_login_code"))
+        self.send_mail(
+            "account/email/account_already_exists",
+            email,
+            {"email": email, "login_code_url": url},
+        )
+
 
 def email_confirmed_profile_create(sender, request, email_address, **kwargs) -> None:
     """allauth's ``email_confirmed``, sent whichever way the address was proved (the

@@ -78,6 +78,11 @@ class FriendGroup(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_public(self) -> bool:
+        """Listed on its event's page, where anyone (who left it too) may join it."""
+        return self.privacy == self.Privacy.PUBLIC
+
 
 class Membership(models.Model):
     """One person in one friend group: one row per pair, whose status moves as they join,

@@ -10,7 +10,7 @@ A door calls ``rate_limit(request, "join")`` before the service; past the limit 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from django_ratelimit import ALL
-from django_ratelimit.core import is_ratelimited
+from django_ratelimit.core import get_usage, is_ratelimited
 
 from core.client_address import client_address
 from core.errors import DomainError
@@ -48,3 +48,21 @@ def rate_limit(request, action: str) -> None:
         increment=True,
     ):
         raise RateLimited()
+
+
+def user_rate_limit(*, user, group: str, rate: str) -> None:
+    """Count one action of ``group`` for ``user`` (by user id, whatever the door or the
+    connection: a new socket does not start it again); past ``rate`` raise
+    ``RateLimited`` with the seconds left in the window as ``retry_after``."""
+    usage = get_usage(
+        None,
+        group=group,
+        key=lambda _group, _request: f"user:{user.pk}",
+        rate=rate,
+        method=ALL,
+        increment=True,
+    )
+    if usage is not None and usage["should_limit"]:
+        refused = RateLimited()
+        refused.retry_after = max(int(usage["time_left"]), 1)
+        raise refused

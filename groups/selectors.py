@@ -1,10 +1,13 @@
 """Reads about people and their friend groups. Each says how many queries it costs."""
 
+import base64
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from groups.errors import (
@@ -192,6 +195,45 @@ def user_owns_address(*, user, email: str) -> bool:
 def hash_token(token: str) -> str:
     """Invitations store the SHA-256 of their token, never the token."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+_EMAIL_INVITATION_SALT = "groups.invitation.email"
+
+
+def email_invitation_token(*, invitation: Invitation, secret: str | None = None) -> str:
+    """The token of an invitation sent to an e-mail address: derived from the row (its id
+    and creation time) with the site's secret key, so the worker that writes the e-mail
+    later can put the link in it while the database still holds only the token's hash
+    (a leaked database opens no trip; the secret key is needed too)."""
+    created = invitation.created_at.astimezone(dt.UTC).isoformat()
+    digest = salted_hmac(
+        _EMAIL_INVITATION_SALT, f"{invitation.pk}:{created}", secret=secret, algorithm="sha256"
+    ).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode()
+
+
+def email_invitation_token_find(*, invitation: Invitation) -> str | None:
+    """The token of ``invitation`` under the current secret key or one of its fallbacks
+    (a key rotated between the invitation and its e-mail), checked against the stored
+    hash; ``None`` if none matches."""
+    for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
+        token = email_invitation_token(invitation=invitation, secret=secret)
+        if hash_token(token) == invitation.token_hash:
+            return token
+    return None
+
+
+def address_owner_id(*, email: str) -> int | None:
+    """The account whose e-mail address (confirmed, and the one it is written to) is
+    ``email``, compared without case; ``None`` when nobody has it. One query."""
+    from allauth.account.models import EmailAddress
+
+    owner = (
+        EmailAddress.objects.filter(email__iexact=email, verified=True, user__email__iexact=email)
+        .values_list("user_id", flat=True)
+        .first()
+    )
+    return owner
 
 
 def invitation_check(*, token: str, for_update: bool = False) -> Invitation:

@@ -26,8 +26,17 @@ from groups.errors import (
 )
 from groups.join_checks import join_check
 from groups.models import FriendGroup, Invitation, Membership, Profile
-from groups.selectors import hash_token, invitation_check, invitation_validate, user_owns_address
+from groups.selectors import (
+    address_owner_id,
+    email_invitation_token,
+    hash_token,
+    invitation_check,
+    invitation_validate,
+    languages_of,
+    user_owns_address,
+)
 from groups.signals import GROUP_EVENT_KINDS, group_changed, membership_ending
+from notices.services import message_queue
 
 DISPLAY_NAME_MAX_LENGTH = Profile._meta.get_field("display_name").max_length
 AVATAR_URL_MAX_LENGTH = Profile._meta.get_field("avatar_url").max_length
@@ -315,7 +324,29 @@ def invitation_create(
         expires_at=timezone.now() + dt.timedelta(days=ttl_days),
         max_uses=max_uses,
     )
+    if invitee_email:
+        token = _invitation_email(invitation, by)
     return invitation, token
+
+
+def _invitation_email(invitation: Invitation, by) -> str:
+    """An invitation sent to an address: its token becomes one the worker can derive again
+    (``email_invitation_token``) and the "invited" e-mail is queued in this transaction,
+    to the account that reads mail there if there is one (its language, its preferences),
+    else to the address alone, in the inviter's language. Returns the token."""
+    token = email_invitation_token(invitation=invitation)
+    invitation.token_hash = hash_token(token)
+    invitation.save(update_fields=["token_hash"])
+    owner_id = address_owner_id(email=invitation.invitee_email)
+    inviter_language = languages_of([by.pk]).get(by.pk, "")
+    message_queue(
+        kind="groups.invited",
+        object_id=invitation.pk,
+        recipient_ids=[owner_id] if owner_id else [],
+        addresses=[] if owner_id else [invitation.invitee_email],
+        language=inviter_language,
+    )
+    return token
 
 
 @transaction.atomic

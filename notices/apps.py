@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class NoticesConfig(AppConfig):
-    """The outbox: every message to a person (e-mail today) is written in the
+    """The outbox: every message to a person (e-mail, Web Push) is written in the
     transaction of the change that causes it and sent by the worker after commit.
     The apps above register their kinds (``notices.kinds``); this app imports only
     ``core``."""

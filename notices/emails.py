@@ -10,6 +10,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from core.site import site_url
 from notices import selectors
 from notices.kinds import Email
 from notices.models import Message
@@ -23,7 +24,7 @@ def email_render(template: str, context: dict, **extra) -> Email:
     """``<template>_subject.txt``, ``<template>.txt`` and ``<template>.html`` (which
     extends ``notices/email/base.html``) rendered with ``context``, the HTML's CSS
     inlined. ``extra``: the ``Email``'s attachments and inline images."""
-    context = {"site_url": settings.SIDEBYSIDE["SITE_URL"].rstrip("/"), **context}
+    context = {"site_url": site_url(), **context}
     subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
     text = render_to_string(f"{template}.txt", context)
     html = _inliner.inline(render_to_string(f"{template}.html", {**context, "subject": subject}))
@@ -39,7 +40,7 @@ def unsubscribe_url(user_id: int) -> str:
     """The person's one-click unsubscribe link (``notices.views.unsubscribe``)."""
     token = selectors.unsubscribe_token(user_id=user_id)
     path = reverse("messages_unsubscribe", args=[token])
-    return settings.SIDEBYSIDE["SITE_URL"].rstrip("/") + path
+    return site_url() + path
 
 
 def email_build(
@@ -47,14 +48,15 @@ def email_build(
 ) -> EmailMultiAlternatives:
     reply_to = settings.SIDEBYSIDE["EMAIL_REPLY_TO"]
     headers = {"Message-ID": f"<message-{message.pk}@{_domain()}>"}
-    if not essential:
-        # RFC 8058: the mail provider's "unsubscribe" button POSTs to this link.
+    if not essential and message.recipient_id:
+        # RFC 8058: the mail provider's "unsubscribe" button POSTs to this link. (An
+        # address without account is written to once, by the person who invited it.)
         headers["List-Unsubscribe"] = f"<{unsubscribe_url(message.recipient_id)}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     mail = EmailMultiAlternatives(
         subject=content.subject,
         body=content.text,
-        to=[message.recipient.email],
+        to=[message.email_address],
         reply_to=[reply_to] if reply_to else None,
         headers=headers,
     )

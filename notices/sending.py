@@ -3,14 +3,17 @@
 A pass claims due messages with ``select_for_update(skip_locked=True)`` and, in the same
 short transaction, counts the attempt and moves its next attempt ahead by the backoff: a
 second worker skips the claimed rows, and a worker killed mid-send leaves them due again
-after the backoff. Sending happens after that commit, one message at a time on one
-connection; each outcome is written on its own:
+after the backoff. Sending happens after that commit, one message at a time (e-mails on
+one SMTP connection, pushes through ``notices.push``); each outcome is written on its own:
 
 - sent: ``sent``;
-- refused for good (the server answers 5xx to the recipient or the content, no address):
+- refused for good (the server answers 5xx to the recipient or the content, a provider's
+  API refuses the address, no address; every browser of a push gone or refusing it):
   ``failed`` with the error; the others go on;
-- anything else (server away, 4xx, a rendering bug): stays ``queued`` for the next attempt,
-  ``failed`` after ``MESSAGE_MAX_ATTEMPTS``.
+- anything else (server away, 4xx, a push service's 5xx or 429, a rendering bug): stays
+  ``queued`` for the next attempt, ``failed`` after ``MESSAGE_MAX_ATTEMPTS``;
+- nothing to send any more (the object moved on, the person opted out of e-mails, or,
+  for a push, the person is on the trip's live page and sees it there): ``dropped``.
 
 A crash between a server's "accepted" and our "sent" sends that message again on the next
 attempt: each e-mail carries a Message-ID derived from its row, the same every time, so a
@@ -26,7 +29,8 @@ from django.core.mail import mailers
 from django.db import transaction
 from django.utils import timezone, translation
 
-from notices import emails, kinds, selectors
+from core.site import site_origin
+from notices import emails, kinds, push, selectors
 from notices.models import Message
 
 logger = logging.getLogger(__name__)
@@ -41,8 +45,19 @@ class PermanentFailure(Exception):
     """This message will never go: recorded as failed, never retried."""
 
 
+# django-anymail's errors for an address a provider will never take (malformed, or
+# refused: bounced before, unsubscribed, blocked). Named, not imported: anymail is
+# installed only where a provider's backend is configured.
+_PROVIDER_REFUSALS = {
+    ("anymail.exceptions", "AnymailRecipientsRefused"),
+    ("anymail.exceptions", "AnymailInvalidAddress"),
+}
+
+
 def _permanent(error: Exception) -> bool:
-    if isinstance(error, PermanentFailure):
+    if isinstance(error, PermanentFailure | push.PushRefused):
+        return True
+    if any((cls.__module__, cls.__name__) in _PROVIDER_REFUSALS for cls in type(error).__mro__):
         return True
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _text in error.recipients.values())
@@ -57,7 +72,7 @@ def _permanent(error: Exception) -> bool:
 def _claim(now: dt.datetime, limit: int) -> list[Message]:
     with transaction.atomic():
         batch = list(
-            Message.objects.select_for_update(skip_locked=True)
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(state=Message.State.QUEUED, next_attempt_at__lte=now)
             .select_related("recipient")
             .order_by("next_attempt_at", "pk")[:limit]
@@ -77,20 +92,49 @@ def _finish(message: Message, state: str, *, error: str = "") -> None:
     Message.objects.filter(pk=message.pk, state=Message.State.QUEUED).update(**fields)
 
 
-def _send_one(message: Message, mailer) -> bool:
-    address = message.recipient.email
-    if not address:
-        raise PermanentFailure("the recipient has no e-mail address")
+def _push_one(message: Message) -> bool:
     spec = kinds.kind_get(message.kind)
-    if not spec.essential and not selectors.email_updates_wanted(user_id=message.recipient_id):
-        _finish(message, Message.State.DROPPED, error="opted out")
+    if spec.push is None:
+        raise PermanentFailure(f"the kind {spec.name} has no push renderer")
+    if not push.push_enabled():
+        raise PermanentFailure("Web Push is not configured (VAPID_PRIVATE_KEY)")
+    if message.recipient_id in kinds.online_on_trip(message.trip_id):
+        _finish(message, Message.State.DROPPED, error="on the trip's page")
         return False
     with translation.override(message.language):
-        content = spec.render(message)
+        content = spec.push(message)
     if content is None:
         _finish(message, Message.State.DROPPED, error="nothing to send any more")
         return False
-    mailer.send_messages([emails.email_build(message, content, essential=spec.essential)])
+    if not push.push_deliver(message, content):
+        _finish(message, Message.State.DROPPED, error="notifications turned off")
+        return False
+    _finish(message, Message.State.SENT)
+    return True
+
+
+def _send_one(message: Message, mailer) -> bool:
+    if message.channel == Message.Channel.PUSH:
+        return _push_one(message)
+    if not message.email_address:
+        raise PermanentFailure("the recipient has no e-mail address")
+    spec = kinds.kind_get(message.kind)
+    # Preferences are an account's: an address without one has none to follow.
+    if (
+        not spec.essential
+        and message.recipient_id
+        and not selectors.email_updates_wanted(user_id=message.recipient_id)
+    ):
+        _finish(message, Message.State.DROPPED, error="opted out")
+        return False
+    # Links point where the request that queued it came from, when SITE_URL is unset.
+    with translation.override(message.language), site_origin(message.site_url):
+        content = spec.render(message)
+        built = emails.email_build(message, content, essential=spec.essential) if content else None
+    if content is None:
+        _finish(message, Message.State.DROPPED, error="nothing to send any more")
+        return False
+    mailer.send_messages([built])
     _finish(message, Message.State.SENT)
     return True
 

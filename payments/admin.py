@@ -19,7 +19,17 @@ from django.utils.translation import gettext_lazy
 
 from core.admin import ReadOnlyAdminMixin
 from payments import selectors, services
-from payments.models import Checkout, Payment, Refund, Share, ShareItem, StripeEvent
+from payments.models import (
+    Checkout,
+    Compensation,
+    CompensationCreditUse,
+    CompensationPreference,
+    Payment,
+    Refund,
+    Share,
+    ShareItem,
+    StripeEvent,
+)
 from payments.reconcile import reconcile
 
 
@@ -205,6 +215,7 @@ class CheckoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 _admin_link("admin:payments_refund_change", refund.pk, refund.pk),
                 refund.payment.stripe_payment_intent_id or "-",
                 refund.ticket.code if refund.ticket else "-",
+                refund.get_reason_display(),
                 _cents(refund.amount_cents, refund.currency),
                 refund.get_state_display(),
                 refund.stripe_refund_id or "-",
@@ -217,6 +228,7 @@ class CheckoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             _("refund"),
             _("PaymentIntent"),
             _("ticket"),
+            _("reason"),
             _("amount"),
             _("state"),
             _("Stripe refund"),
@@ -277,7 +289,54 @@ class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "payment", "ticket", "amount_cents", "state", "stripe_refund_id")
-    list_filter = ("state",)
+    list_display = (
+        "id",
+        "payment",
+        "ticket",
+        "reason",
+        "amount_cents",
+        "state",
+        "stripe_refund_id",
+    )
+    list_filter = ("state", "reason")
     list_select_related = ("payment",)
     search_fields = ("=stripe_refund_id", "=payment__checkout__id")
+
+
+class CompensationCreditUseInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = CompensationCreditUse
+    fields = ("share", "amount_cents", "state", "created_at")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Compensation)
+class CompensationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Delay compensations (payments.disruptions): one per ticket at most, with the
+    refund that paid it (its idempotency key and Stripe id on the refund), or, taken as
+    credit for a next trip (state ``credited``), the shares that credit paid."""
+
+    inlines = [CompensationCreditUseInline]
+
+    list_display = (
+        "ticket",
+        "disruption",
+        "delay_minutes",
+        "percent",
+        "amount_cents",
+        "state",
+        "refund",
+        "created_at",
+    )
+    list_filter = ("state", "percent")
+    list_select_related = ("ticket", "disruption", "refund")
+    search_fields = ("=ticket__code",)
+
+
+@admin.register(CompensationPreference)
+class CompensationPreferenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """How travellers asked for their compensation of a late train (card or credit)."""
+
+    list_display = ("traveller", "disruption", "form", "updated_at")
+    list_filter = ("form",)
+    list_select_related = ("traveller", "disruption")

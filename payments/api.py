@@ -103,3 +103,48 @@ class TicketCancelApi(LoggedInApi):
         services.ticket_cancel(ticket_id=ticket_id, by=request.user)
         quote = selectors.ticket_cancel_quote(ticket_id=ticket_id, viewer=request.user)
         return Response(TicketCancelSerializer(quote_data(quote)).data)
+
+
+class DisruptionRefundSerializer(serializers.Serializer):
+    ticket_id = serializers.IntegerField()
+    ticket_cancelled = serializers.BooleanField()
+    refunded_cents = serializers.IntegerField(help_text="All given back on this ticket.")
+    currency = serializers.CharField()
+    refund = RefundSerializer(allow_null=True, help_text="This refund (none: nothing paid).")
+
+
+class TicketDisruptionRefundApi(LoggedInApi):
+    @extend_schema(
+        request=None,
+        responses={200: DisruptionRefundSerializer, **errors(403, 404, 409)},
+        summary="My train is cancelled: refund my ticket in full",
+        description=(
+            "Regulation (EU) 2021/782, art. 18: the full price, whatever the fare, back to "
+            "the card that paid (idempotency key disruption-<ticket>-<payment key>). "
+            "404 choice_not_found: not your ticket, or its train was not cancelled; 409 "
+            "choice_already_made (a second call refunds nothing more) or "
+            "choice_deadline_passed."
+        ),
+    )
+    def post(self, request, ticket_id: int):
+        from payments.disruptions import disruption_refund_choose
+
+        chosen = disruption_refund_choose(ticket_id=ticket_id, by=request.user)
+        refund = chosen.refund
+        return Response(
+            DisruptionRefundSerializer(
+                {
+                    "ticket_id": chosen.ticket.pk,
+                    "ticket_cancelled": chosen.ticket.state == "cancelled",
+                    "refunded_cents": chosen.ticket.refunded_cents,
+                    "currency": chosen.ticket.currency,
+                    "refund": None
+                    if refund is None
+                    else {
+                        "amount_cents": refund.amount_cents,
+                        "currency": refund.currency,
+                        "state": refund.state,
+                    },
+                }
+            ).data
+        )

@@ -10,4 +10,9 @@ urlpatterns = [
         api.TicketCancelApi.as_view(),
         name="api-ticket-cancel",
     ),
+    path(
+        "tickets/<int:ticket_id>/disruption-refund/",
+        api.TicketDisruptionRefundApi.as_view(),
+        name="api-ticket-disruption-refund",
+    ),
 ]

@@ -2,8 +2,9 @@
 
 Imports point ``referrals → payments``, never back, yet a referral reward must lower the
 sharer's share at checkout. So ``payments`` keeps a registry and an app above registers
-its source in its ``AppConfig.ready`` (``referrals`` registers its rewards). ``payments``
-calls the sources, never names them:
+its source in its ``AppConfig.ready`` (``referrals`` registers its rewards; ``payments``
+its own delay compensations taken as credit, ``payments.disruptions.CompensationCredits``).
+The registry calls the sources, never names them:
 
 - at ``checkout_start``, inside its transaction, after the shares are priced:
   ``shares_credit_apply`` asks each source what each traveller has (``available``, one

@@ -24,9 +24,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import timezone
 
 from booking import plan
+from core.l10n import format_moment
+from core.site import site_url
 from groups.selectors import user_display_name
 from notices.emails import email_render
 from notices.services import message_queue
@@ -44,7 +46,7 @@ def _config(key: str):
 
 def pay_link_url(token: str) -> str:
     """The pay page (frontend's ``pay``) for ``services.pay_link_token``'s token."""
-    return _config("SITE_URL").rstrip("/") + reverse("pay", args=[token])
+    return site_url() + reverse("pay", args=[token])
 
 
 # --- The deadline ------------------------------------------------------------------------------
@@ -171,9 +173,7 @@ def reminder(message):
             "name": user_display_name(user=traveller),
             "trip_title": checkout.trip.title,
             "amount": cents(share.amount_cents, share.currency),
-            "deadline": formats.date_format(
-                timezone.localtime(checkout.deadline_at), "DATETIME_FORMAT"
-            ),
+            "deadline": format_moment(timezone.localtime(checkout.deadline_at), year=True),
             "policy": checkout.policy,
             "link": pay_link_url(token),
         },

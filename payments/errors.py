@@ -132,3 +132,21 @@ class TravellersFixed(DomainError):
         "paid by the deadline, the organiser's rule for the deadline applies; the organiser "
         "can also cancel the checkout (nobody is charged)."
     )
+
+
+class CompensationNotOpen(DomainError):
+    """No ticket of the caller's on this late train, or the disruption is not a delay:
+    nothing to choose (the same answer for both)."""
+
+    code = "compensation_not_open"
+    status = 404
+    default_message = _("There is no delay compensation to choose for you on this train.")
+
+
+class CompensationAlreadyMade(DomainError):
+    """The compensation was made already (to the card or as credit): it is never paid
+    twice, nor both ways."""
+
+    code = "compensation_already_made"
+    status = 409
+    default_message = _("Your compensation for this train has already been made.")

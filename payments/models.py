@@ -105,6 +105,10 @@ class Payment(models.Model):
         _("state"), max_length=16, choices=State.choices, default=State.CREATED
     )
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    # The card it was authorised with, for the payer's own receipt and pay page only
+    # (never shown to another traveller): brand and last four digits, nothing more.
+    card_brand = models.CharField(_("card brand"), max_length=32, blank=True)
+    card_last4 = models.CharField(_("card's last four digits"), max_length=4, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     authorised_at = models.DateTimeField(null=True, blank=True)
@@ -263,9 +267,20 @@ class Refund(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 
+    class Reason(models.TextChoices):
+        TICKET_CANCELLED = "ticket", _("Ticket cancelled")
+        TRAIN_CANCELLED = "train_cancelled", _("Train cancelled")
+        DELAY = "delay", _("Delay compensation")
+        CHECKOUT_CANCELLED = "checkout", _("Checkout cancelled")
+
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     ticket = models.ForeignKey(
         "booking.Ticket", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Why the money goes back: the traveller cancelled by the fare's rules, the train was
+    # cancelled (a full refund), or it arrived late (compensation, a partial refund).
+    reason = models.CharField(
+        _("reason"), max_length=16, choices=Reason.choices, default=Reason.TICKET_CANCELLED
     )
     amount_cents = models.PositiveIntegerField(_("amount (cents)"))
     currency = models.CharField(_("currency"), max_length=3, default="EUR")
@@ -286,3 +301,98 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return self.stripe_refund_id or _("Refund %(id)s") % {"id": self.pk}
+
+
+class Compensation(models.Model):
+    """Delay compensation for one ticket (Regulation (EU) 2021/782, art. 19): a share of
+    its price, once per ticket (the unique ticket), paid as a partial refund to the card
+    that paid it, or, when the traveller preferred (``CompensationPreference``), as credit
+    on a next trip (``credited``: no refund; ``CompensationCreditUse`` spends it)."""
+
+    class State(models.TextChoices):
+        PAID = "paid", _("Paid")
+        CREDITED = "credited", _("Credit for a next trip")
+        PENDING = "pending", _("Pending")
+        BELOW_THRESHOLD = "below", _("Below the threshold")
+        NOTHING_CAPTURED = "nothing", _("Nothing to give back")
+
+    ticket = models.OneToOneField(
+        "booking.Ticket", on_delete=models.PROTECT, related_name="compensation"
+    )
+    disruption = models.ForeignKey(
+        "booking.Disruption", on_delete=models.PROTECT, related_name="compensations"
+    )
+    delay_minutes = models.PositiveIntegerField(_("delay (minutes)"))
+    percent = models.PositiveSmallIntegerField(_("percent of the price"))
+    amount_cents = models.PositiveIntegerField(_("amount (cents)"))
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    state = models.CharField(_("state"), max_length=8, choices=State.choices)
+    refund = models.OneToOneField(
+        Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="compensation"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("delay compensation")
+        verbose_name_plural = _("delay compensations")
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.amount_cents}"
+
+
+class CompensationPreference(models.Model):
+    """How a traveller wants their compensation for one late train (art. 19(4)): to the
+    card that paid (the default, no row needed) or as credit on a next trip. Set on the
+    trip page's banner until the compensation is made; read when it is."""
+
+    class Form(models.TextChoices):
+        CARD = "card", _("To the card that paid")
+        CREDIT = "credit", _("Credit for a next trip")
+
+    traveller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    disruption = models.ForeignKey(
+        "booking.Disruption", on_delete=models.CASCADE, related_name="compensation_preferences"
+    )
+    form = models.CharField(_("form"), max_length=8, choices=Form.choices)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["traveller", "disruption"], name="compensation_preference_once"
+            )
+        ]
+        verbose_name = _("compensation preference")
+        verbose_name_plural = _("compensation preferences")
+
+    def __str__(self) -> str:
+        return f"{self.traveller_id} {self.disruption_id}: {self.form}"
+
+
+class CompensationCreditUse(models.Model):
+    """Part of a credited compensation reserved on a share at checkout start (the credit
+    source ``payments.disruptions.CompensationCredits``): ``used`` (spent once the booking
+    is made), or ``released`` when the share was dropped or its checkout cancelled."""
+
+    class State(models.TextChoices):
+        USED = "used", _("Used")
+        RELEASED = "released", _("Released")
+
+    compensation = models.ForeignKey(
+        Compensation, on_delete=models.PROTECT, related_name="credit_uses"
+    )
+    share = models.ForeignKey(Share, on_delete=models.PROTECT, related_name="+")
+    amount_cents = models.PositiveIntegerField(_("amount (cents)"))
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.USED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("compensation credit use")
+        verbose_name_plural = _("compensation credit uses")
+
+    def __str__(self) -> str:
+        return f"{self.compensation_id} → share {self.share_id}: {self.amount_cents}"

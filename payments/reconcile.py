@@ -82,6 +82,42 @@ def reconcile(
     changes: list[Change] = []
     for checkout_id in checkouts_to_reconcile(trip_id=trip_id, checkout_ids=checkout_ids):
         changes += checkout_reconcile(checkout_id=checkout_id, dry_run=dry_run)
+    changes += refunds_reconcile(trip_id=trip_id, checkout_ids=checkout_ids, dry_run=dry_run)
+    return changes
+
+
+def refunds_reconcile(
+    *, trip_id: int | None = None, checkout_ids=None, dry_run: bool = False
+) -> list[Change]:
+    """Refunds recorded but not answered by Stripe (a process killed between our commit
+    and Stripe's answer, Stripe out of reach): asked again with their own key, so a
+    refund Stripe did make is replayed and recorded, never made twice. Disruption refunds
+    and delay compensations are included (docs/disruptions.md)."""
+    from payments.models import Refund
+    from payments.services import _refund_send
+
+    pending = Refund.objects.filter(state=Refund.State.PENDING).select_related("payment")
+    if trip_id is not None:
+        pending = pending.filter(payment__checkout__trip_id=trip_id)
+    if checkout_ids is not None:
+        pending = pending.filter(payment__checkout_id__in=list(checkout_ids))
+    changes = []
+    for refund in pending.order_by("pk"):
+        label = f"refund {refund.pk} ({refund.idempotency_key})"
+        if dry_run:
+            changes.append(Change(refund.payment.checkout_id, f"would ask Stripe for {label}"))
+            continue
+        if _refund_send(refund):
+            changes.append(Change(refund.payment.checkout_id, f"{label} pending → succeeded"))
+        else:
+            refund.refresh_from_db()
+            changes.append(
+                Change(
+                    refund.payment.checkout_id,
+                    f"{label} {refund.state}: not repaired",
+                    attention=True,
+                )
+            )
     return changes
 
 

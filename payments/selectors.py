@@ -63,7 +63,9 @@ def checkout_current(*, trip_id: int) -> Checkout | None:
 
 @dataclass(frozen=True)
 class TravellerStatus:
-    """Where one traveller's share stands, as every traveller may see it: never its amount."""
+    """Where one traveller's share stands, as the viewer may see it. Its amount only when
+    the viewer may see the traveller's price (their own, or the traveller shows their
+    details to the group: ``Membership.shares_details``, docs/privacy.md)."""
 
     user_id: int
     name: str
@@ -72,6 +74,11 @@ class TravellerStatus:
     status: str
     is_me: bool
     paid_by_other: bool  # a friend covered it
+    amount_cents: int | None = None  # None: not the viewer's to see
+    currency: str = ""
+    # Who covered it, named only to the traveller covered and to the payer (so the one can
+    # pay the other back); everyone else reads "Paid by a friend".
+    covered_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,16 +95,38 @@ class ShareLine:
     passenger: str
     card: str
     amount_cents: int
+    # Departure times are written in the station's zone, as on the ticket.
+    origin_time_zone: str = "UTC"
 
 
 @dataclass(frozen=True)
 class CoverableShare:
-    """A friend's unpaid share the payer may cover: its name and amount only."""
+    """A friend's unpaid share the payer may cover. Its amount only when the friend shows
+    their details, or once the payer chose to cover it (paying for it means seeing it)."""
 
     share_id: int
     name: str
+    amount_cents: int | None
+    currency: str
+    chosen: bool = False  # the payer chose to cover it (``cover_ids``)
+
+
+@dataclass(frozen=True)
+class PaidFor:
+    """One share the viewer's own card pays for (authorised or captured)."""
+
+    name: str
+    is_me: bool
     amount_cents: int
     currency: str
+
+
+@dataclass(frozen=True)
+class CardUsed:
+    """The card the viewer paid their own share with: shown to them only."""
+
+    brand: str
+    last4: str
 
 
 @dataclass(frozen=True)
@@ -108,6 +137,19 @@ class CheckoutPage:
     my_lines: list[ShareLine]
     coverable: list[CoverableShare]  # friends' unpaid, uncovered shares
     refunds_to_me: list = ()  # PayerRefund: tickets the viewer paid for, cancelled since
+    # The card of the viewer's own payment of their share (a friend's card, when a friend
+    # covered it, is never shown).
+    my_card: CardUsed | None = None
+    paid_for: list = ()  # PaidFor: what the viewer's card pays, their share first
+    covered_me_by: str = ""  # the friend whose card paid the viewer's share
+
+    @property
+    def paid_total_cents(self) -> int:
+        return sum(p.amount_cents for p in self.paid_for)
+
+    @property
+    def paid_for_others(self) -> bool:
+        return any(not p.is_me for p in self.paid_for)
 
     @property
     def my_status(self) -> str:
@@ -136,10 +178,13 @@ def _share_status(share: Share) -> str:
     return share.state  # released, refunded
 
 
-def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
-    """The checkout as ``viewer`` may see it: everyone's status (never others' amounts),
-    the viewer's own share with what it covers, and the friends' unpaid shares the viewer
-    may cover (name and amount: covering a friend means seeing what they owe). A fixed
+def checkout_page(*, checkout: Checkout, viewer, cover_ids=()) -> CheckoutPage:
+    """The checkout as ``viewer`` may see it: everyone's status, with the amount only of
+    those who show their details (``Membership.shares_details``) and the viewer's own; the
+    viewer's own share with what it covers; what the viewer's card pays and for whom, or
+    who covered the viewer; and the friends' unpaid shares the viewer may cover, with the
+    amount only for those who show their details or that the viewer chose to cover
+    (``cover_ids``: covering a friend means seeing what they owe, and no sooner). A fixed
     number of queries whatever the group's size."""
     from groups.models import Profile
 
@@ -157,15 +202,30 @@ def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
         )
         .order_by("pk")
     )
-    names = dict(
-        Profile.objects.filter(user_id__in=[s.traveller_id for s in shares]).values_list(
-            "user_id", "display_name"
+    people = {s.traveller_id for s in shares} | {
+        s.payment.payer_id for s in shares if s.payment is not None
+    }
+    names = dict(Profile.objects.filter(user_id__in=people).values_list("user_id", "display_name"))
+    viewer_id = getattr(viewer, "pk", None)
+    shown = set(
+        Membership.objects.filter(group_id=checkout.trip.group_id, shares_details=True).values_list(
+            "user_id", flat=True
         )
     )
-    viewer_id = getattr(viewer, "pk", None)
+    shown.add(viewer_id)
+    cover_ids = set(cover_ids)
 
     def name_of(share: Share) -> str:
         return names.get(share.traveller_id) or share.traveller.get_full_name() or "?"
+
+    def covered_by(share: Share) -> str:
+        """The payer's name, for the traveller covered and the payer only."""
+        if share.payment is None or share.state == Share.State.UNPAID:
+            return ""
+        payer_id = share.payment.payer_id
+        if payer_id == share.traveller_id or viewer_id not in (payer_id, share.traveller_id):
+            return ""
+        return names.get(payer_id) or "?"
 
     ticketed = None  # once booked: who still holds a valid ticket
     if checkout.state == Checkout.State.CONFIRMED:
@@ -192,10 +252,29 @@ def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
             paid_by_other=share.payment is not None
             and share.payment.payer_id != share.traveller_id
             and share.state != Share.State.UNPAID,
+            amount_cents=share.amount_cents if share.traveller_id in shown else None,
+            currency=share.currency,
+            covered_by=covered_by(share),
         )
         for share in shares
     ]
     mine = next((s for s in shares if s.traveller_id == viewer_id), None)
+    paid = (Share.State.AUTHORISED, Share.State.CAPTURED)
+    paid_for = sorted(
+        (
+            PaidFor(
+                name=name_of(share),
+                is_me=share.traveller_id == viewer_id,
+                amount_cents=share.amount_cents,
+                currency=share.currency,
+            )
+            for share in shares
+            if share.state in paid
+            and share.payment is not None
+            and share.payment.payer_id == viewer_id
+        ),
+        key=lambda p: not p.is_me,
+    )
     lines = []
     if mine is not None:
         for item in mine.items.all():
@@ -212,14 +291,18 @@ def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
                     passenger=item.passenger_type.name,
                     card=item.discount_card.name if item.discount_card else "",
                     amount_cents=item.amount_cents,
+                    origin_time_zone=departure.origin.time_zone,
                 )
             )
     coverable = [
         CoverableShare(
             share_id=share.pk,
             name=name_of(share),
-            amount_cents=share.amount_cents,
+            amount_cents=share.amount_cents
+            if share.traveller_id in shown or share.pk in cover_ids
+            else None,
             currency=share.currency,
+            chosen=share.pk in cover_ids,
         )
         for share in shares
         if share.traveller_id != viewer_id
@@ -243,6 +326,16 @@ def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
             )
             for r in refunds.order_by("pk")
         ]
+    my_card = None
+    payment = mine.payment if mine is not None else None
+    if (
+        payment is not None
+        and viewer_id is not None
+        and payment.payer_id == viewer_id
+        and payment.card_last4
+        and mine.state in (Share.State.AUTHORISED, Share.State.CAPTURED)
+    ):
+        my_card = CardUsed(brand=payment.card_brand, last4=payment.card_last4)
     return CheckoutPage(
         checkout=checkout,
         travellers=travellers,
@@ -250,6 +343,9 @@ def checkout_page(*, checkout: Checkout, viewer) -> CheckoutPage:
         my_lines=lines,
         coverable=coverable,
         refunds_to_me=refunds_to_me,
+        my_card=my_card,
+        paid_for=paid_for,
+        covered_me_by=covered_by(mine) if mine is not None else "",
     )
 
 
@@ -525,3 +621,72 @@ def checkout_stripe_events(*, checkout_id: int):
     return StripeEvent.objects.filter(
         Q(payload__object__id__in=intents) | Q(payload__object__payment_intent__in=intents)
     ).order_by("received_at", "pk")
+
+
+@dataclass(frozen=True)
+class DelayCompensationView:
+    """The viewer's delay compensation for one late train, on the trip page's banner:
+    what was made (``state``: paid to the card, credited, below the threshold, nothing),
+    or, before that, how they want it (``form``) and whether they may still say so."""
+
+    form: str
+    may_choose: bool
+    state: str
+    amount_cents: int
+    currency: str
+
+
+def delay_compensations_view(
+    *, user, trip_id: int, disruptions
+) -> dict[int, DelayCompensationView]:
+    """Per delay among ``disruptions`` on which the viewer has a ticket of this trip. Three
+    queries whatever their number."""
+    from booking.models import Disruption, Ticket
+    from payments.models import Compensation, CompensationPreference
+
+    late = {d.pk: d for d in disruptions if d.kind == Disruption.Kind.DELAY}
+    if not late or user is None or not user.is_authenticated:
+        return {}
+    tickets = {
+        t.allocation.departure_id: t
+        for t in Ticket.objects.filter(
+            booking__trip_id=trip_id,
+            traveller_id=user.pk,
+            allocation__departure_id__in=[d.departure_id for d in late.values()],
+        ).select_related("allocation")
+    }
+    made = {
+        c.ticket_id: c
+        for c in Compensation.objects.filter(ticket__in=[t.pk for t in tickets.values()])
+    }
+    forms = dict(
+        CompensationPreference.objects.filter(
+            traveller_id=user.pk, disruption_id__in=late
+        ).values_list("disruption_id", "form")
+    )
+    out = {}
+    for pk, disruption in late.items():
+        ticket = tickets.get(disruption.departure_id)
+        if ticket is None:
+            continue
+        compensation = made.get(ticket.pk)
+        out[pk] = DelayCompensationView(
+            form=forms.get(pk, CompensationPreference.Form.CARD),
+            may_choose=compensation is None and ticket.state == Ticket.State.VALID,
+            state=compensation.state if compensation else "",
+            amount_cents=compensation.amount_cents if compensation else 0,
+            currency=ticket.currency,
+        )
+    return out
+
+
+def ticket_compensations(*, ticket_ids) -> dict:
+    """Per ticket, its delay compensation when one was paid or credited (shown on the
+    ticket). One query."""
+    from payments.models import Compensation
+
+    shown = (Compensation.State.PAID, Compensation.State.CREDITED)
+    return {
+        c.ticket_id: c
+        for c in Compensation.objects.filter(ticket_id__in=list(ticket_ids), state__in=shown)
+    }

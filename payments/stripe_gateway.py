@@ -22,6 +22,12 @@ for at least 24 hours. The local sandbox (sandboxes/stripe_server.py) does the s
 payment authorises the card (status ``requires_capture``); the booking service captures
 every share once the whole group is authorised, or cancels them (docs/payments.md).
 
+**Calls side by side.** ``each(call, items)`` makes one call per item, up to
+``SIDEBYSIDE["STRIPE_CALLS_AT_ONCE"]`` at once, on threads kept for the process (so each
+keeps its connections): a confirmation checks then captures a group's PaymentIntents
+together instead of one after another. The threads only wait for Stripe: the caller
+reads and writes the database, before and after.
+
 Settings: ``STRIPE_SECRET_KEY``, ``STRIPE_API_BASE`` (empty: api.stripe.com),
 ``STRIPE_TIMEOUT_SECONDS``, ``STRIPE_MAX_NETWORK_RETRIES``, ``STRIPE_WEBHOOK_SECRET``.
 """
@@ -29,11 +35,14 @@ Settings: ``STRIPE_SECRET_KEY``, ``STRIPE_API_BASE`` (empty: api.stripe.com),
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 import stripe
 from django.conf import settings
+from django.db import connections
 from django.utils.translation import gettext_lazy as _
 
 from payments.errors import (
@@ -94,6 +103,14 @@ class PaymentIntentView:
 
 
 @dataclass(frozen=True)
+class CardView:
+    """What a receipt may say of a card: its brand ("visa", …) and last four digits."""
+
+    brand: str
+    last4: str
+
+
+@dataclass(frozen=True)
 class RefundView:
     id: str
     status: str  # pending, requires_action, succeeded, failed, canceled
@@ -139,6 +156,59 @@ def _client() -> stripe.StripeClient:
         http_client=_http_client(float(settings.STRIPE_TIMEOUT_SECONDS)),
         max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
     )
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    with _pools_lock:
+        if size not in _pools:
+            _pools[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="stripe")
+        return _pools[size]
+
+
+def _on_thread[T, R](call: Callable[[T], R], item: T) -> R:
+    try:
+        return call(item)
+    finally:
+        connections.close_all()  # none is expected; if one was opened, it is not kept
+
+
+def each[T, R](call: Callable[[T], R], items: Sequence[T]) -> list[tuple[T, R | Exception]]:
+    """``call(item)`` for each item, up to ``STRIPE_CALLS_AT_ONCE`` at once; returns, in
+    the items' order, each item that ran with its answer or the ``Exception`` it raised.
+    Once a call has failed, no further call starts (those under way finish and are
+    returned, the others are left out): as one after another, stopping at the first
+    failure, but with several under way. Anything that is not an ``Exception`` (a kill, an
+    interrupt) is raised once the calls under way have finished. ``call`` must not use the
+    database: it runs on another thread, with its own connection."""
+    size = settings.SIDEBYSIDE["STRIPE_CALLS_AT_ONCE"]
+    if size <= 1 or len(items) <= 1:
+        done: list[tuple[T, R | Exception]] = []
+        for item in items:
+            try:
+                done.append((item, call(item)))
+            except Exception as error:
+                done.append((item, error))
+                break
+        return done
+    futures: list[Future] = [_pool(size).submit(_on_thread, call, item) for item in items]
+    _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+    if pending:  # one failed: the calls not started yet never start
+        for future in pending:
+            future.cancel()
+        wait([f for f in pending if not f.cancelled()])
+    answers: list[tuple[T, R | Exception]] = []
+    for item, future in zip(items, futures, strict=True):
+        if future.cancelled():
+            continue
+        error = future.exception()
+        if error is not None and not isinstance(error, Exception):
+            raise error
+        answers.append((item, error if error is not None else future.result()))
+    return answers
 
 
 def _options(idempotency_key: str) -> dict:
@@ -239,6 +309,23 @@ def payment_intent_retrieve(intent_id: str) -> PaymentIntentView:
     except stripe.StripeError as error:
         raise _error_translate(error) from error
     return _payment_intent_view(intent)
+
+
+def payment_method_card(payment_method_id: str) -> CardView | None:
+    """The brand and last four digits of a card PaymentMethod (``pm_…``, the one a
+    PaymentIntent was authorised with); ``None`` for a method that is not a card."""
+    try:
+        method = _client().v1.payment_methods.retrieve(payment_method_id)
+    except stripe.StripeError as error:
+        raise _error_translate(error) from error
+    data = method.to_dict() if hasattr(method, "to_dict") else dict(method)
+    # A card PaymentMethod has them under "card"; a legacy Card (``card_…``, what a
+    # Stripe.js token makes) read through this API may come as the card itself.
+    card = data.get("card") or (data if data.get("object") == "card" else {})
+    last4 = str(card.get("last4") or "")
+    if len(last4) != 4 or not last4.isdigit():
+        return None
+    return CardView(brand=str(card.get("brand") or "").lower(), last4=last4)
 
 
 def payment_intent_confirm(intent_id: str, *, idempotency_key: str) -> PaymentIntentView:

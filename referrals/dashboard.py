@@ -9,29 +9,34 @@ import datetime as dt
 import re
 
 import pygal
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.middleware.csp import get_nonce
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from core.api import Api, errors
+from core.l10n import format_day_short
 from referrals.models import ShareChannel
+from referrals.rollups import rollup
 from referrals.selectors import (
     DASHBOARD_COUNTS,
     REFERENCE_VISITORS_PER_SHARE,
     Dashboard,
     DashboardMetrics,
     dashboard_get,
+    rollup_last_finished,
 )
 
 PERMISSION = "referrals.view_dashboard"
@@ -249,7 +254,7 @@ def _charts(data: dict, *, nonce: str) -> dict:
     daily = pygal.Line(
         title=_("Visitors and bookings per day"), show_minor_x_labels=False, **_CHART_STYLE
     )
-    daily.x_labels = [row["day"].isoformat() for row in series]
+    daily.x_labels = [format_day_short(row["day"]) for row in series]
     daily.x_labels_major_every = max(1, len(series) // 8)
     daily.add(_("Visitors"), [row["visitors"] for row in series])
     daily.add(_("Bookings"), [row["bookings"] for row in series])
@@ -278,6 +283,7 @@ def dashboard_page(request):
     _staff_only(request)
     query = DashboardQuerySerializer(data=request.GET)
     context = {
+        "computed_at": rollup_last_finished(),
         "channels": ShareChannel.choices,
         "form": {key: request.GET.get(key, "") for key in ("from", "to", "channel", "destination")},
         "reference": REFERENCE_VISITORS_PER_SHARE,
@@ -293,6 +299,19 @@ def dashboard_page(request):
     )
     context["form"].update({"from": data["from"].isoformat(), "to": data["to"].isoformat()})
     return render(request, "referrals/dashboard.html", context)
+
+
+@login_required
+@require_POST
+def dashboard_refresh(request):
+    """ "Refresh today's figures": the rollup job's work for today, now (the job itself runs
+    every few minutes); back to the dashboard with the same filters."""
+    _staff_only(request)
+    rollup(days=1)
+    messages.success(request, _("Today's figures are computed again."))
+    target = reverse("referrals_dashboard")
+    query = request.POST.get("query", "")
+    return redirect(f"{target}?{query}" if query else target)
 
 
 CSV_COLUMNS = ("day", "channel", *DASHBOARD_COUNTS)

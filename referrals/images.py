@@ -12,10 +12,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
-from django.utils import formats
 from django.utils.translation import get_language, ngettext
 from PIL import Image, ImageDraw, ImageFont
 
+from core.l10n import format_day_range, format_moment
 from referrals.selectors import Landing
 
 WIDTH, HEIGHT = 1200, 630
@@ -50,11 +50,12 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, *, size: int, bold: bool, width: 
 
 def image_lines(landing: Landing) -> dict[str, str]:
     """The words on the picture, in the active language."""
-    when = formats.date_format(landing.outbound_from, "j F Y")
-    if landing.date_range:
-        when = f"{formats.date_format(landing.outbound_from, 'j F')} – " + formats.date_format(
-            landing.outbound_to, "j F Y"
-        )
+    # The booked train's day and time ("jeu. 10 déc. 2026, 07:00"); before a train is
+    # chosen, the trip's days ("10–11 déc. 2026").
+    if landing.departs_at is not None:
+        when = format_moment(landing.departs_at, year=True)
+    else:
+        when = format_day_range(landing.outbound_from, landing.outbound_to)
     return {
         "title": landing.event_name or landing.destination_name,
         "route": f"{landing.origin_name} → {landing.destination_name}",

@@ -536,3 +536,21 @@ class RewardUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reward_id} → share {self.share_id}: {self.amount_cents} ({self.state})"
+
+
+class RollupRun(models.Model):
+    """When the ``rollup`` job last finished (one row, upserted by each run, in the same
+    transaction as its rows): the dashboard says how fresh its figures are, even after a
+    run that found no click."""
+
+    name = models.CharField(max_length=20, unique=True, default="rollup")
+    finished_at = models.DateTimeField()
+    first_day = models.DateField()
+    last_day = models.DateField()
+
+    class Meta:
+        verbose_name = _("rollup run")
+        verbose_name_plural = _("rollup runs")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.finished_at:%Y-%m-%d %H:%M}"

@@ -28,7 +28,14 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from referrals.models import Click, DailyRollup, DailySummary, ShareIntent, SharerTotal
+from referrals.models import (
+    Click,
+    DailyRollup,
+    DailySummary,
+    RollupRun,
+    ShareIntent,
+    SharerTotal,
+)
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -156,6 +163,12 @@ def _write(rollups: dict[tuple, DailyRollup], *, first: dt.date, last: dt.date) 
     )
     summarize(first=first, last=last)
     sharers_total(first=first, last=last)
+    RollupRun.objects.bulk_create(
+        [RollupRun(finished_at=timezone.now(), first_day=first, last_day=last)],
+        update_conflicts=True,
+        unique_fields=["name"],
+        update_fields=["finished_at", "first_day", "last_day"],
+    )
 
 
 SUMMED = ("previews", "visits", "unique_visitors", "flagged", "share_intents")

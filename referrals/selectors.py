@@ -9,6 +9,7 @@ names in it) or anything else of the group.
 import contextlib
 import datetime as dt
 import re
+import zoneinfo
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -19,10 +20,11 @@ from django.db.models import Count, F, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from booking.models import TripLeg
 from booking.selectors import trip_member_counts
 from groups.models import FriendGroup
 from referrals.errors import ShareLinkNotFound
-from referrals.models import CODE_LENGTH, Reward, RewardUse, ShareLink
+from referrals.models import CODE_LENGTH, Reward, RewardUse, RollupRun, ShareLink
 
 _CODE = re.compile(rf"^[A-Za-z0-9_-]{{{CODE_LENGTH}}}$")
 
@@ -66,6 +68,10 @@ class Landing:
     # The trip's page when its group is public (anyone may ask to join), else "".
     join_url: str
     trip_id: int = 0
+    # The outbound train once chosen (booked trips are the ones shared): its departure in
+    # its station's time zone and its number; None and "" before.
+    departs_at: dt.datetime | None = None
+    train: str = ""
 
     @property
     def date_range(self) -> bool:
@@ -110,9 +116,28 @@ def landing_for(*, link: ShareLink, today: dt.date | None = None) -> Landing:
     return _landing(trip=link.trip, link=link, today=today)
 
 
+def _outbound_train(trip_id: int) -> tuple[dt.datetime | None, str]:
+    """The outbound leg's chosen departure (one query): when it leaves, on its station's
+    clock, and the train's number."""
+    leg = (
+        TripLeg.objects.filter(trip_id=trip_id, direction=TripLeg.Direction.OUTBOUND)
+        .exclude(departure=None)
+        .select_related("departure__origin")
+        .first()
+    )
+    if leg is None:
+        return None, ""
+    departure = leg.departure
+    zone = zoneinfo.ZoneInfo(departure.origin.time_zone)
+    return departure.departs_at.astimezone(zone), departure.service_number
+
+
 def _landing(*, trip, link: ShareLink | None, today: dt.date | None = None) -> Landing:
     travellers = trip_member_counts(group_ids=[trip.group_id]).get(trip.group_id, 0)
+    departs_at, train = _outbound_train(trip.pk)
     return _landing_of(
+        departs_at=departs_at,
+        train=train,
         link=link,
         trip_id=trip.pk,
         origin=(trip.origin.code, trip.origin.city, trip.origin.name),
@@ -140,6 +165,8 @@ def _landing_of(
     public: bool,
     travellers: int,
     today: dt.date | None = None,
+    departs_at: dt.datetime | None = None,
+    train: str = "",
 ) -> Landing:
     today = today or timezone.localdate()
     if event is not None:
@@ -163,6 +190,8 @@ def _landing_of(
         plan_url=plan_url,
         join_url=join_url,
         trip_id=trip_id,
+        departs_at=departs_at,
+        train=train,
     )
 
 
@@ -608,3 +637,9 @@ def reward_balance_get(*, user) -> RewardBalance:
         friends=totals["friends"] or 0,
         currency=currency,
     )
+
+
+def rollup_last_finished() -> dt.datetime | None:
+    """When the dashboard's figures were last computed (the ``rollup`` job's last run), or
+    None if it never ran."""
+    return RollupRun.objects.filter(name="rollup").values_list("finished_at", flat=True).first()

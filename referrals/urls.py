@@ -17,5 +17,8 @@ urlpatterns += [
         "api/referrals/dashboard/", dashboard.DashboardApi.as_view(), name="api-referrals-dashboard"
     ),
     path("staff/referrals/", dashboard.dashboard_page, name="referrals_dashboard"),
+    path(
+        "staff/referrals/refresh/", dashboard.dashboard_refresh, name="referrals_dashboard_refresh"
+    ),
     path("staff/referrals/export.csv", dashboard.dashboard_csv, name="referrals_dashboard_csv"),
 ]

@@ -120,7 +120,13 @@ def consent(request):
     except DomainError as exc:
         return HttpResponse(str(exc.message), status=exc.status, content_type="text/plain")
     response = redirect(target)
-    response.set_cookie(services.CONSENT_COOKIE, decision, **_cookie_options())
+    options = _cookie_options()
+    if decision == Consent.REFUSED:
+        # "We forget you at the end of your session": the refusal itself is kept for the
+        # session only (the banner asks again next time), and so is the session
+        # (RefusedConsentSessionMiddleware turns it into a browser-session cookie).
+        options["max_age"] = None
+    response.set_cookie(services.CONSENT_COOKIE, decision, **options)
     if decision == Consent.GRANTED and visitor is not None:
         _remember_visitor(response, visitor)
     else:

@@ -6,7 +6,8 @@ EmailMessage`` objects with the envelope's recipients in ``X-Envelope-To``) and,
 ``maildir`` is given, written to that Maildir so another process (the demo's debug-only
 mailbox page) can read it. A recipient at ``REFUSED_DOMAIN`` is refused with a permanent
 ``550``, and one at ``BUSY_DOMAIN`` with a temporary ``451``, as a provider refuses a bad
-address or asks to come back later.
+address or asks to come back later. ``rcpt_delay`` (seconds) slows every recipient's
+answer, as a distant server does: a test can stop a sender in the middle of a batch.
 
 From Python::
 
@@ -22,6 +23,7 @@ in debug when no ``EMAIL_URL`` is set, and the debug-only page ``/messages/mailb
 """
 
 import argparse
+import asyncio
 import email
 import email.policy
 import mailbox
@@ -51,6 +53,8 @@ class _Keeper:
         self.sandbox = sandbox
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.sandbox.rcpt_delay:
+            await asyncio.sleep(self.sandbox.rcpt_delay)
         domain = address.rsplit("@", 1)[-1].lower()
         if domain == REFUSED_DOMAIN:
             return "550 5.1.1 No such user here"
@@ -70,6 +74,7 @@ class MailSandbox:
     def __init__(self, *, port: int = 0, maildir: str | Path | None = None):
         self.port = port or _free_port()
         self.messages: list[email.message.EmailMessage] = []
+        self.rcpt_delay = 0.0
         self.maildir = None
         if maildir:
             # Maildir creates its folders only for a path that does not exist yet.
@@ -88,6 +93,7 @@ class MailSandbox:
     def clear(self) -> None:
         with self._lock:
             self.messages.clear()
+        self.rcpt_delay = 0.0
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
         """The messages that arrived for ``address``."""

@@ -23,6 +23,13 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# axe-core for the accessibility browser test (and Lighthouse for bench/lighthouse.py), from
+# npm, pinned with their lock file; the test skips with a message when npm is missing.
+if [ ! -f bench/lighthouse/node_modules/axe-core/axe.min.js ] && command -v npm >/dev/null 2>&1; then
+  say "Installing axe-core and Lighthouse (bench/lighthouse, npm ci)"
+  (cd bench/lighthouse && npm ci --no-audit --no-fund >/dev/null) || say "npm ci failed: the accessibility test will be skipped"
+fi
+
 say "Lint (ruff)"
 "$PY" -m ruff check .
 "$PY" -m ruff format --check . >/dev/null || { "$PY" -m ruff format --diff . | head -50; exit 1; }

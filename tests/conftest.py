@@ -11,3 +11,4 @@ def _fresh_cache():
 
 
 from tests.mail import smtp_server, smtp_server_process  # noqa: E402, F401 - fixtures
+from tests.push import push_server, push_server_process  # noqa: E402, F401 - fixtures

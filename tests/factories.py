@@ -244,7 +244,9 @@ def member(trip_obj, name: str = "", **kwargs):
     return account
 
 
-def planned_trip(*, travellers: int = 3, options: int = 2, privacy: str = "private"):
+def planned_trip(
+    *, travellers: int = 3, options: int = 2, privacy: str = "private", organiser=None
+):
     """A trip Paris → Lyon with ``travellers`` active members (the organiser first) and
     ``options`` candidate departures on its outbound leg, proposed by the organiser.
     Returns (trip, [users], [departures])."""
@@ -252,7 +254,7 @@ def planned_trip(*, travellers: int = 3, options: int = 2, privacy: str = "priva
 
     passenger_types()
     discount_cards()
-    organiser = user("Olivia Organiser")
+    organiser = organiser or user("Olivia Organiser")
     trip_obj = trip(organiser=organiser, privacy=privacy, days_ahead=3)
     people = [organiser] + [member(trip_obj, f"Friend {n}") for n in range(1, travellers)]
     origin = Station.objects.get(code="FRPLY")
@@ -287,7 +289,7 @@ def youth_card_number() -> str:
     return partial + luhn_check_digit(partial)
 
 
-def checkout_ready_trip(*, travellers: int = 3, fares: dict | None = None):
+def checkout_ready_trip(*, travellers: int = 3, fares: dict | None = None, organiser=None):
     """A planned trip (``planned_trip``) whose outbound train is settled (the first
     option) and whose travellers all sit together on it, each with a fare: ready for
     ``payments.services.checkout_start``. ``fares`` maps a traveller's index to
@@ -295,7 +297,9 @@ def checkout_ready_trip(*, travellers: int = 3, fares: dict | None = None):
     fare of their seat. Returns (trip, [users], departure)."""
     from booking import plan
 
-    trip_obj, people, departures = planned_trip(travellers=travellers, options=2)
+    trip_obj, people, departures = planned_trip(
+        travellers=travellers, options=2, organiser=organiser
+    )
     organiser = people[0]
     plan.poll_settle(
         trip_id=trip_obj.pk, by=organiser, leg="outbound", departure_id=departures[0].pk

@@ -1,10 +1,12 @@
 """The shape of the code (docs/architecture.md), kept true by tests:
 
-- imports point down: core ← notices ← groups ← booking ← payments ← referrals ← frontend. A module
-  imports from its own app and lower ones only; no app imports ``config`` (settings come
-  through ``django.conf``), the sandboxes (started as processes) nor the tests;
+- imports point down: core ← notices ← groups ← booking ← payments ← referrals ← care ←
+  frontend. A module imports from its own app and lower ones only; no app imports
+  ``config`` (settings come through ``django.conf``), the sandboxes (started as processes)
+  nor the tests;
 - one module per third-party SDK: only ``payments/stripe_gateway.py`` imports ``stripe``,
-  only ``groups/facebook.py`` imports ``facebook``;
+  only ``groups/facebook.py`` imports ``facebook``, only ``notices/push.py`` imports
+  ``pywebpush`` (and its ``py_vapid``);
 - the models and the migrations agree (``makemigrations --check`` has nothing to write).
 """
 
@@ -17,9 +19,14 @@ import pytest
 from django.core.management import call_command
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["core", "notices", "groups", "booking", "payments", "referrals", "frontend"]
+LAYERS = ["core", "notices", "groups", "booking", "payments", "referrals", "care", "frontend"]
 FORBIDDEN_EVERYWHERE = {"config", "tests", "sandboxes"}
-SDK_HOMES = {"stripe": "payments/stripe_gateway.py", "facebook": "groups/facebook.py"}
+SDK_HOMES = {
+    "stripe": "payments/stripe_gateway.py",
+    "facebook": "groups/facebook.py",
+    "pywebpush": "notices/push.py",
+    "py_vapid": "notices/push.py",
+}
 
 
 def _module_name(path: str) -> str:
@@ -89,6 +96,7 @@ def test_the_layer_checker_catches_upward_relative_dynamic_and_config_imports():
     assert _violations("frontend/views.py", "from tests import factories") != []
     assert _violations("booking/api.py", "import stripe") != []
     assert _violations("payments/views.py", "from facebook import GraphAPI") != []
+    assert _violations("notices/sending.py", "from pywebpush import webpush") != []
     # …and lets the allowed shapes through.
     assert (
         _violations("frontend/views.py", "from booking import selectors\nfrom core import x") == []
@@ -96,6 +104,7 @@ def test_the_layer_checker_catches_upward_relative_dynamic_and_config_imports():
     assert _violations("booking/sub/mod.py", "from ..models import Seat\nfrom . import y") == []
     assert _violations("payments/stripe_gateway.py", "import stripe") == []
     assert _violations("groups/facebook.py", "import facebook") == []
+    assert _violations("notices/push.py", "from pywebpush import webpush") == []
     assert _violations("booking/x.py", "from django.conf import settings") == []
 
 
@@ -106,7 +115,7 @@ def test_the_apps_import_only_from_themselves_and_the_layers_below():
     assert problems == []
 
 
-def test_only_the_gateways_import_the_stripe_and_facebook_sdks():
+def test_only_the_gateways_import_the_stripe_facebook_and_web_push_sdks():
     files = _sources(*LAYERS, "config") + [
         (name, (ROOT / name).read_text(encoding="utf-8")) for name in ("asgi.py", "manage.py")
     ]
@@ -220,7 +229,14 @@ def test_no_app_has_an_import_circle_inside_it(app):
 
 # The modules that are doors: they translate a request, a socket frame or a callback into a
 # service call (or a selector read) and the answer back; the services write.
-_DOOR_FILES = ("api.py", "plan_api.py", "consumers.py", "callbacks.py", "dashboard.py")
+_DOOR_FILES = (
+    "api.py",
+    "plan_api.py",
+    "disruption_api.py",
+    "consumers.py",
+    "callbacks.py",
+    "dashboard.py",
+)
 _ALWAYS_WRITES = {"save", "bulk_create", "bulk_update", "get_or_create", "update_or_create"}
 _QUERY_WRITES = {"create", "update", "delete", "select_for_update"}
 

@@ -4,8 +4,8 @@ without rows fails ``test_every_route_has_rows_in_the_table``.
 
 Callers: ``anonymous`` (not logged in), ``stranger`` (logged in, not in the group),
 ``member``, ``organiser``, and for a few routes ``pending`` (waiting for approval),
-``staff`` (staff with ``referrals.view_dashboard``) and ``staff_unpermitted`` (staff
-without it). The
+``staff`` (staff with ``referrals.view_dashboard`` and ``booking.change_departure``)
+and ``staff_unpermitted`` (staff without them). The
 world is a private trip whose group approves joiners, with one member and one person
 waiting; rows marked ``world="public"`` use a public trip instead.
 
@@ -87,6 +87,27 @@ class Route:
             Row(self.method, self.name, self.url, role, code, self.body, self.world)
             for role, code in self.statuses.items()
         ]
+
+
+def _push_subscription() -> dict:
+    """A browser's subscription as push.js posts it (a push service's endpoint, the
+    browser's keys)."""
+    import base64
+    import secrets
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+    b64 = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=").decode()  # noqa: E731
+    return {
+        "endpoint": "https://fcm.googleapis.com/fcm/send/authorization-table",
+        "keys": {"p256dh": b64(point), "auth": b64(secrets.token_bytes(16))},
+    }
 
 
 def _statuses(anonymous, stranger, member, organiser, **others) -> dict[str, int]:
@@ -242,6 +263,21 @@ ROUTES = [
         lambda w: "/api/invitations/mine/",
         _statuses(403, 200, 200, 200),
     ),
+    # Notifications in one's own browser (notices/api_urls.py): anyone logged in.
+    Route(
+        "POST",
+        "api-push-subscribe",
+        lambda w: "/api/push/subscribe/",
+        _statuses(403, 201, 201, 201),
+        lambda w: _push_subscription(),
+    ),
+    Route(
+        "POST",
+        "api-push-unsubscribe",
+        lambda w: "/api/push/unsubscribe/",
+        _statuses(403, 204, 204, 204),
+        lambda w: {"endpoint": _push_subscription()["endpoint"]},
+    ),
     # The personal invitation is the stranger's: nobody else may use it.
     Route(
         "POST",
@@ -378,7 +414,57 @@ ROUTES = [
         lambda w: "/api/tickets/verify/FORGEDCODE:not-a-signature/",
         _statuses(400, 400, 400, 400),
     ),
+    # Care (care/api.py): a trip's travellers ask; a case is its opener's (and the
+    # group's when shared) and the care team's: anyone else gets "not found".
+    Route(
+        "POST",
+        "api-care-open",
+        lambda w: f"/api/trips/{w.trip.pk}/care/cases/",
+        _statuses(403, 404, 201, 201, pending=403),
+        lambda w: {"body": "Our train is cancelled", "visibility": "me"},
+    ),
+    Route(
+        "GET",
+        "api-care-case",
+        lambda w: f"/api/care/cases/{_members_case(w, 'me')}/",
+        _statuses(403, 404, 200, 404, pending=404),
+    ),
+    Route(
+        "GET",
+        "api-care-case",
+        lambda w: f"/api/care/cases/{_members_case(w, 'group')}/",
+        _statuses(403, 404, 200, 200, pending=404),
+    ),
+    Route(
+        "POST",
+        "api-care-messages",
+        lambda w: f"/api/care/cases/{_members_case(w, 'me')}/messages/",
+        _statuses(403, 404, 201, 404, pending=404),
+        lambda w: {"body": "Any news?"},
+    ),
+    # The same check as a page a person reads ("Check this ticket"): anyone with the code.
+    Route(
+        "GET",
+        "ticket_check",
+        lambda w: _ticket_url(w).replace("/api/tickets/verify/", "/tickets/check/"),
+        _statuses(200, 200, 200, 200),
+    ),
+    Route(
+        "GET",
+        "ticket_check",
+        lambda w: "/tickets/check/FORGEDCODE:not-a-signature/",
+        _statuses(400, 400, 400, 400),
+    ),
 ]
+
+
+def _members_case(w, visibility: str) -> int:
+    """A care case the world's member opened about the world trip."""
+    from care.commands import case_open_run
+
+    data = {"body": "Help", "visibility": visibility}
+    return case_open_run(user=w.member, trip_id=w.trip.pk, data=data).pk
+
 
 # Pages (frontend/urls_trips.py, urls_account.py): a browser's view of the same rules.
 # Anonymous callers are sent to log in (302) where a page needs a login; a private trip
@@ -601,6 +687,12 @@ PAGE_ROUTES = [
         _statuses(LOGIN, 404, 403, 200),
     ),
     Route(
+        "GET",
+        "trip_member_make_organiser_confirm",
+        lambda w: f"/trips/{w.trip.pk}/members/{w.member.pk}/organiser/",
+        _statuses(LOGIN, 404, 403, 200),
+    ),
+    Route(
         "POST",
         "trip_member_make_organiser",
         lambda w: f"/trips/{w.trip.pk}/members/organiser/",
@@ -662,9 +754,112 @@ STAFF_ROUTES = [
         lambda w: "/staff/referrals/export.csv",
         _statuses(LOGIN, 403, 403, 403, staff=200, staff_unpermitted=403),
     ),
+    Route(
+        "POST",
+        "referrals_dashboard_refresh",
+        lambda w: "/staff/referrals/refresh/",
+        _statuses(LOGIN, 403, 403, 403, staff=302, staff_unpermitted=403),
+    ),
 ]
 
-ROUTES = ROUTES + PAGE_ROUTES + PAY_ROUTES + STAFF_ROUTES
+# Disruptions (docs/disruptions.md). The operator's API: staff with the permission to
+# change departures (the permitted staff account has it). The travellers' choices: the
+# world's member has a ticket whose train is not disrupted, so there is nothing to choose
+# (404 choice_not_found), and no disruption 999999 (re-routing finds nothing to do).
+NO_DISRUPTION = 999_999
+DISRUPTION_ROUTES = [
+    Route(
+        "POST",
+        "api-staff-departure-cancel",
+        lambda w: f"/api/staff/departures/{_trains(w)[0].pk}/cancel/",
+        _statuses(403, 403, 403, 403, staff=200, staff_unpermitted=403),
+    ),
+    Route(
+        "POST",
+        "api-staff-departure-delay",
+        lambda w: f"/api/staff/departures/{_trains(w)[0].pk}/delay/",
+        _statuses(403, 403, 403, 403, staff=400, staff_unpermitted=403),
+    ),
+    Route(
+        "POST",
+        "api-staff-departure-vehicle",
+        lambda w: f"/api/staff/departures/{_trains(w)[0].pk}/vehicle/",
+        _statuses(403, 403, 403, 403, staff=400, staff_unpermitted=403),
+    ),
+    Route(
+        "GET",
+        "api-staff-departure-disruptions",
+        lambda w: f"/api/staff/departures/{_trains(w)[0].pk}/disruptions/",
+        _statuses(403, 403, 403, 403, staff=200, staff_unpermitted=403),
+    ),
+    Route(
+        "POST",
+        "api-ticket-disruption-refund",
+        lambda w: f"/api/tickets/{_members_ticket(w)}/disruption-refund/",
+        _statuses(403, 404, 404, 404),
+    ),
+    Route(
+        "POST",
+        "ticket_disruption_refund",
+        lambda w: f"/tickets/{_members_ticket(w)}/disruption-refund/",
+        _statuses(LOGIN, 404, 404, 404),
+    ),
+    Route(
+        "POST",
+        "api-ticket-reroute",
+        lambda w: f"/api/tickets/{_members_ticket(w)}/reroute/",
+        _statuses(403, 404, 404, 404),
+    ),
+    Route(
+        "POST",
+        "ticket_reroute",
+        lambda w: f"/tickets/{_members_ticket(w)}/reroute/",
+        _statuses(LOGIN, 404, 404, 404),
+    ),
+    Route(
+        "GET",
+        "api-trip-reroute",
+        lambda w: f"/api/trips/{w.trip.pk}/disruptions/{NO_DISRUPTION}/reroute/",
+        _statuses(403, 404, 200, 200),
+    ),
+    Route(
+        "POST",
+        "api-trip-reroute",
+        lambda w: f"/api/trips/{w.trip.pk}/disruptions/{NO_DISRUPTION}/reroute/",
+        _statuses(403, 404, 404, 404),
+        lambda w: {"departure_id": 1},
+    ),
+    Route(
+        "POST",
+        "trip_reroute_propose",
+        lambda w: f"/trips/{w.trip.pk}/disruptions/{NO_DISRUPTION}/reroute/",
+        _statuses(LOGIN, 404, 404, 404),
+        lambda w: {"departure_id": "1"},
+    ),
+    Route(
+        "POST",
+        "api-trip-reroute-seat",
+        lambda w: f"/api/trips/{w.trip.pk}/reroute/seat/",
+        _statuses(403, 404, 409, 409),
+    ),
+    Route(
+        "POST",
+        "trip_reroute_seat",
+        lambda w: f"/trips/{w.trip.pk}/reroute/seat/",
+        _statuses(LOGIN, 404, 302, 302),
+    ),
+    # A late train's compensation as credit (art. 19(4)): only a traveller with a ticket
+    # on that train; anyone else, whatever their role, finds nothing to choose.
+    Route(
+        "POST",
+        "trip_compensation_form",
+        lambda w: f"/trips/{w.trip.pk}/disruptions/{NO_DISRUPTION}/compensation/",
+        _statuses(LOGIN, 404, 404, 404),
+        lambda w: {"form": "credit"},
+    ),
+]
+
+ROUTES = ROUTES + PAGE_ROUTES + PAY_ROUTES + STAFF_ROUTES + DISRUPTION_ROUTES
 ROWS = [row for route in ROUTES for row in route.rows()]
 # A link trip is reached through its invitation only: to anyone outside it every route
 # answers as for a private trip (a 404, never a 403 that would tell that the id exists),
@@ -715,7 +910,9 @@ def _staff(*, permitted: bool):
     account.save()
     if permitted:
         account.user_permissions.add(
-            Permission.objects.get(content_type__app_label="referrals", codename="view_dashboard")
+            Permission.objects.get(content_type__app_label="referrals", codename="view_dashboard"),
+            # The operator's disruptions API (booking/disruption_api.py).
+            Permission.objects.get(content_type__app_label="booking", codename="change_departure"),
         )
     return account
 

@@ -1,7 +1,7 @@
 import pytest
 
+from booking.disruptions import departures_cancel
 from booking.models import Departure
-from booking.services import departures_cancel
 from tests import factories
 
 

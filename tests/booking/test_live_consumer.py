@@ -2,16 +2,21 @@
 services as the API, broadcasts to the other members, presence, and bad input answered
 with an error frame that changes nothing."""
 
+import asyncio
 import json
+import time
+from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.db import connection
 from django.test import Client
 
-from booking import plan
+from booking import consumers, plan
 from booking.consumers import (
     CLOSE_ABUSIVE,
     CLOSE_NOT_FOUND,
@@ -328,3 +333,37 @@ def test_a_member_who_leaves_hears_it_then_their_socket_closes_and_the_others_st
         await o.disconnect()
 
     async_to_sync(scenario)()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    "pool" not in settings.DATABASES["default"].get("OPTIONS", {}),
+    reason="needs PostgreSQL's connection pool (DATABASE_URL)",
+)
+def test_the_live_plans_threads_give_their_connections_back_to_the_pool(planned):
+    """Each database call of a socket runs on one of the live plan's threads; once it is
+    done, that thread holds no connection of the pool, even while channels' closing of
+    old connections does nothing (as its test communicator makes it while it waits).
+    Otherwise each thread keeps a connection checked out until the process ends, and
+    twenty of them starved the pool of the tests that race thirty connections."""
+    trip, _people, _deps = planned
+
+    async def calls():
+        await asyncio.gather(
+            *(
+                consumers.database_sync_to_async(Trip.objects.filter(pk=trip.pk).exists)()
+                for _ in range(8)
+            )
+        )
+
+    with mock.patch("channels.db.close_old_connections", lambda **kwargs: None):
+        async_to_sync(calls)()
+
+    def kept() -> int:  # checked out, but not by this thread
+        stats = connection.pool.get_stats()
+        return stats["pool_size"] - stats["pool_available"] - (connection.connection is not None)
+
+    deadline = time.monotonic() + 2  # the pool takes a connection back on its own thread
+    while kept() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert kept() == 0, f"{kept()} connection(s) kept by the live plan's threads"

@@ -150,3 +150,29 @@ def test_the_price_api_costs_a_fixed_number_of_queries_whatever_the_sales():
 
     assert get(busy)["uplift_percent"] > get(empty)["uplift_percent"] == 0
     assert _queries(lambda: get(empty)) == _queries(lambda: get(busy)) <= PRICE_QUERIES
+
+
+def test_the_plan_snapshot_with_prices_from_costs_the_same_for_two_and_five_options():
+    """Each option's "from" price (what a traveller without a fare is shown) is read for
+    all options at once: five options cost what two do."""
+    from booking.plan import fare_choose
+    from booking.plan_selectors import plan_snapshot
+
+    def snapshot_queries(options: int) -> tuple[int, dict]:
+        trip, people, _departures = factories.planned_trip(travellers=3, options=options)
+        fare_choose(trip_id=trip.pk, user=people[1], leg="outbound", fare_class_code="standard-2")
+        snapshot = {}
+
+        def read():
+            snapshot.update(plan_snapshot(user=people[2], trip_id=trip.pk))
+
+        return _queries(read), snapshot
+
+    two, _small = snapshot_queries(2)
+    five, big = snapshot_queries(5)
+    assert two == five
+    options = big["legs"][0]["options"]
+    assert len(options) == 5
+    # Everyone sees every option's lowest price, with or without a fare of their own.
+    assert all(o["price_from"]["amount_cents"] > 0 for o in options)
+    assert all(o["price_from"]["currency"] == "EUR" for o in options)

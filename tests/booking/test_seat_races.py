@@ -80,10 +80,16 @@ def race(calls) -> list[tuple[str, object]]:
     a barrier. Returns ("ok", result) or ("error", exception) per call, in order."""
     barrier = threading.Barrier(len(calls))
     outcomes: list = [None] * len(calls)
+    not_started: list[Exception] = []
 
     def run(index, call):
         try:
-            connection.ensure_connection()  # connect before the start line, not after
+            try:
+                connection.ensure_connection()  # connect before the start line, not after
+            except Exception as exc:
+                not_started.append(exc)
+                barrier.abort()  # the others stop waiting: the race cannot be run
+                return
             barrier.wait(timeout=30)
             outcomes[index] = ("ok", call())
         except Exception as exc:
@@ -97,6 +103,7 @@ def race(calls) -> list[tuple[str, object]]:
     for thread in threads:
         thread.join(timeout=120)
     assert not any(t.is_alive() for t in threads), "a racing thread did not finish"
+    assert not not_started, f"{len(not_started)} thread(s) could not connect: {not_started[0]!r}"
     return outcomes
 
 

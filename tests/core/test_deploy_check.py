@@ -25,6 +25,8 @@ def production_env(tmp_path):
         SIDEBYSIDE_VAR_DIR=str(tmp_path),
         # As documented for a deployment on a shared Redis (booking.W001 otherwise).
         CHANNELS_PREFIX="sbs-prod",
+        # Links in e-mails (core.E001 otherwise).
+        SITE_URL="https://sidebyside.example",
     )
     return env
 

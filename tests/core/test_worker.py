@@ -183,3 +183,27 @@ def test_a_wake_in_a_transaction_rolled_back_sends_nothing(registry):
         assert listener.wait(5) == {"wake-me"}
     finally:
         listener.close()
+
+
+def test_a_job_asked_for_runs_first_and_one_asked_meanwhile_runs_next(registry):
+    """A wake runs its job before the other due ones, and a job asked for while a round is
+    under way (a booking confirmation queued while e-mails are being sent) runs right
+    after the job in progress, not after every other due job; at most once more a round."""
+    calls: list[str] = []
+    asked_during: list[set[str]] = [set(), {"confirm"}, set(), {"confirm"}, set()]
+
+    def asked_meanwhile() -> set[str]:
+        return asked_during.pop(0) if asked_during else set()
+
+    for name in ("a-mail", "b-expire", "confirm", "d-deadline"):
+        registry.register(name, _counting_job(calls, name), every_seconds=60)
+    last_run = {"confirm": 1000.0}  # ran a moment ago: not due by its interval
+
+    handled = jobs_run_due(
+        last_run=last_run, now=1001.0, asked=["confirm"], asked_meanwhile=asked_meanwhile
+    )
+
+    # asked first; asked again after a-mail: next, before b-expire; a third time: not again.
+    assert calls == ["confirm", "a-mail", "confirm", "b-expire", "d-deadline"]
+    assert handled == {"confirm": 2, "a-mail": 1, "b-expire": 1, "d-deadline": 1}
+    assert jobs_run_due(last_run=last_run, now=1002.0) == {}

@@ -71,6 +71,12 @@ def no_csp_violation():
 
 
 PHONE = {"width": 360, "height": 740}
+# Facebook's in-app browser on an iPhone: where most friends open a shared trip.
+FACEBOOK_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/450.0.0.38.108;FBBV/500000000;FBDV/iPhone14,5;"
+    "FBMD/iPhone;FBSN/iOS;FBSV/17.0;FBSS/3;FBCR/;FBID/phone;FBLC/fr_FR;FBOP/5]"
+)
 DESKTOP = {"width": 1280, "height": 800}
 # The browser's clock runs in our users' time zone, as Django's does (settings.TIME_ZONE),
 # so "today" in the date picker and on the server is the same day at any hour.
@@ -171,3 +177,40 @@ def payments_worker():
     stop.set()
     if threaded:
         thread.join(timeout=30)
+
+
+def log_in(context, base: str, user) -> None:
+    """Give a browser context ``user``'s session (made by Django's test client), so the
+    pages it opens are that person's."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": base}])
+
+
+def facebook_phone(browser, base: str, user=None, *, language: str = "en", timeout_ms=10_000):
+    """A phone at 360x740 in Facebook's in-app browser reading ``language`` ("en" or "fr":
+    its locale, Accept-Language and language cookie), logged in as ``user`` if given.
+    Returns (context, page)."""
+    from django.conf import settings
+
+    locale = "fr-FR" if language == "fr" else "en-GB"
+    context = browser.new_context(
+        viewport=PHONE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale=locale,
+        timezone_id=TIME_ZONE,
+        user_agent=FACEBOOK_UA,
+        extra_http_headers={"Accept-Language": locale},
+    )
+    context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": base}])
+    if user is not None:
+        log_in(context, base, user)
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    return context, page

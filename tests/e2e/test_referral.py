@@ -17,6 +17,7 @@ import csv
 import datetime as dt
 import io
 import re
+import zoneinfo
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -24,12 +25,13 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core import mail
 from django.test import Client
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from PIL import Image
 
 from booking import plan
 from booking.models import Booking, Station, Ticket, Trip
 from core import jobs
+from core.l10n import format_moment, format_money
 from groups.models import Profile
 from payments import services as payments
 from payments.models import Checkout, Share
@@ -229,8 +231,13 @@ def test_a_facebook_share_brings_a_friend_who_signs_up_and_books_and_the_dashboa
         assert (tags["og:image:width"], tags["og:image:height"]) == ("1200", "630")
         assert tags["fb:app_id"] == fake.app.id
         # The crawler sends no language: the site's default (French) is what it reads.
+        # The booked train's day and time, on its station's clock (issue 18 point 9).
+        departure = trip.legs.get(direction="outbound").departure
         with translation.override(settings.LANGUAGE_CODE):
-            day = formats.date_format(trip.outbound_from, "j F Y")
+            day = format_moment(
+                departure.departs_at.astimezone(zoneinfo.ZoneInfo(departure.origin.time_zone)),
+                year=True,
+            )
         assert "Lyon" in tags["og:title"] and day in tags["og:title"]
         assert "Paris → Lyon" in tags["og:description"] and "2" in tags["og:description"]
         names = [person.profile.display_name for person in (olivia, ana)]
@@ -390,7 +397,8 @@ def test_a_facebook_share_brings_a_friend_who_signs_up_and_books_and_the_dashboa
             "signups": "1",
             "trips_created": "1",
             "bookings": "1",
-            "revenue_cents": str(nina_cents),
+            # In euros on the page, never raw cents (issue 18 point 11).
+            "revenue_cents": format_money(nina_cents, "EUR", language="en"),
         }
         # Top sharers: Ana, by her first name only.
         top = staff.locator('[aria-labelledby="sharers-title"] tbody tr')
@@ -427,7 +435,10 @@ def test_a_facebook_share_brings_a_friend_who_signs_up_and_books_and_the_dashboa
                 "bookings",
                 "revenue_cents",
             )
-        } == {k: v for k, v in shown.items() if k != "visitors_per_share"}
+        } == {
+            **{k: v for k, v in shown.items() if k != "visitors_per_share"},
+            "revenue_cents": str(nina_cents),  # cents in the CSV and API, euros on the page
+        }
         # Visits: the friend's clicks on the link (not the preview).
         assert total("visits") == Click.objects.filter(is_preview=False, flagged=False).count()
         # And the JSON API the page is built from says the same.
@@ -435,7 +446,8 @@ def test_a_facebook_share_brings_a_friend_who_signs_up_and_books_and_the_dashboa
         assert api.status == 200
         totals = api.json()["totals"]
         assert {k: str(totals[k]) for k in shown if k != "visitors_per_share"} == {
-            k: v for k, v in shown.items() if k != "visitors_per_share"
+            **{k: v for k, v in shown.items() if k != "visitors_per_share"},
+            "revenue_cents": str(nina_cents),
         }
     finally:
         for context in contexts:

@@ -82,10 +82,12 @@ def test_three_friends_pay_one_covers_a_fourth_and_everyone_gets_a_ticket(
     # The organiser starts the checkout on the trip page.
     context, page = _context(browser, base, olivia)
     page.goto(f"{base}/trips/{trip.pk}/#plan")
-    form = page.locator("[data-checkout-start]")
+    # The deadline and the policy are a step of their own, in a dialog.
+    page.locator("[data-checkout-start] [data-open-dialog]").click()
+    form = page.locator("#checkout-dialog")
     form.locator('input[name="deadline_hours"]').fill("12")
     form.locator('input[name="policy"][value="cancel_all"]').check()
-    form.get_by_role("button").click()
+    form.get_by_role("button", name="Start checkout").click()
     expect(page.locator("[data-checkout]")).to_be_visible()
     expect(page.locator("[data-countdown-left]")).to_contain_text("left")
     checkout = Checkout.objects.get(trip=trip)
@@ -101,10 +103,14 @@ def test_three_friends_pay_one_covers_a_fourth_and_everyone_gets_a_ticket(
     # Olivia pays for herself and covers Cleo's share.
     ctx, pg = pay_page(olivia)
     cleo_share = Share.objects.get(checkout=checkout, traveller=cleo)
-    pg.locator(f'input[name="shares"][value="{cleo_share.pk}"]').check()
+    # Cleo's amount is hers: Olivia sees it once she chooses to cover it.
+    expect(pg.locator(f'input[name="shares"][value="{cleo_share.pk}"]')).to_have_count(0)
+    pg.locator(f'[data-cover-share="{cleo_share.pk}"]').click()
+    expect(pg.locator(f'input[name="shares"][value="{cleo_share.pk}"]')).to_be_checked()
     result = _pay(pg, CARD_OK)
     expect(result).to_have_attribute("data-kind", "success")
     expect(pg.locator("[data-pay-done]")).to_be_visible()  # after the reload
+    expect(pg.locator("[data-pay-paid-share]")).to_have_count(2)  # hers and Cleo's
     ctx.close()
 
     # Ana's card is declined, she tries again with another.
@@ -141,6 +147,8 @@ def test_three_friends_pay_one_covers_a_fourth_and_everyone_gets_a_ticket(
         if user == cleo:
             page.locator("[data-checkout]").screenshot(path=str(screenshots / "tickets-360.png"))
             # Cleo gives her ticket up: the page states the refund first, then cancels.
+            # Cancelling is a step away from the QR code: open "Change of plans?" first.
+            page.locator("[data-ticket-change] summary").click()
             page.locator("[data-ticket-cancel-link]").click()
             quote = page.locator("[data-ticket-cancel-quote]")
             expect(quote).to_be_visible()

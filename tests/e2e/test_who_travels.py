@@ -47,9 +47,18 @@ def _two_paid_one_not(sandbox):
 
 
 def _page_loads(page, trip) -> list[str]:
+    """The trip page's loads as a document (a reload), not the plan's fetches of its HTML
+    when the trip changes state (plan.js draws the new state from the server's HTML)."""
     loads = []
     path = f"/trips/{trip.pk}/"
-    page.on("request", lambda r: loads.append(r.url) if r.url.split("#")[0].endswith(path) else 0)
+    page.on(
+        "request",
+        lambda r: (
+            loads.append(r.url)
+            if r.resource_type == "document" and r.url.split("#")[0].endswith(path)
+            else 0
+        ),
+    )
     return loads
 
 

@@ -84,7 +84,8 @@ def test_the_panel_follows_the_checkout_without_a_reload(stripe_sandbox):  # noq
     tasks_run()  # the worker: a queued confirmation runs
     html = panel(ana, trip).content.decode()
     assert statuses(html) == {olivia.pk: "paid", ana.pk: "paid", ben.pk: "unpaid"}
-    assert "Paid by a friend" in html and "Pay my share" not in html
+    # The one covered is told who covered her (so she can pay her back).
+    assert f"Paid by {olivia.profile.display_name}" in html and "Pay my share" not in html
 
     services.payment_start(
         checkout_id=checkout.pk,

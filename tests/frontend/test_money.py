@@ -20,9 +20,9 @@ from frontend.templatetags.money import NBSP, NNBSP, format_money
         (-1250, "EUR", "fr", f"-12,50{NBSP}€"),
         (-1250, "EUR", "en", "-€12.50"),
         (4500, "CHF", "fr", f"45,00{NBSP}CHF"),
-        (4500, "CHF", "en", f"CHF{NBSP}45.00"),
+        (4500, "CHF", "en", "CHF45.00"),  # CLDR's en_GB
         (4500, "gbp", "en", "£45.00"),
-        (4500, "JPY", "en", "JPY\u00a04,500"),
+        (4500, "JPY", "en", "JP¥4,500"),
         (4500, "EUR", "fr-ca", f"45,00{NBSP}€"),
         (4500, "EUR", "de", "€45.00"),  # languages we do not serve fall back to English
     ],

@@ -217,3 +217,102 @@ def test_plan_forms_refuse_strangers_and_need_a_login():
     assert _post(stranger, trip, action="vote", departure_id=early.pk).status_code == 404
     anonymous = _post(Client(), trip, action="vote", departure_id=early.pk)
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+
+
+# --- The trip page on a phone (issue 18) -------------------------------------------------------
+
+EDIT_MARKERS = (
+    "data-vote=",
+    "data-settle=",
+    "data-propose-form",
+    "data-fare-form",
+    "data-sit-together",
+    "data-release-seat",
+)
+
+
+def _option(html: str, departure) -> str:
+    return html.split(f'data-option="{departure.pk}"')[1].split("</li>")[0]
+
+
+def test_each_option_shows_its_lowest_price_until_i_choose_my_fare(client, planned):
+    trip, (_olivia, friend, _other), (first, second) = planned
+
+    html = _page(client, friend, trip).content.decode()
+    for departure in (first, second):  # the page is in French (the default language)
+        assert re.search(r"dès 45,00\W+€", _option(html, departure))
+        assert "Votre prix" not in _option(html, departure)
+
+    plan.fare_choose(trip_id=trip.pk, user=friend, leg="outbound", fare_class_code="flex-2")
+    html = _page(client, friend, trip).content.decode()
+    for departure in (first, second):
+        assert "Votre prix" in _option(html, departure)
+        assert "65,00" in _option(html, departure) and "dès" not in _option(html, departure)
+
+
+def test_the_seat_map_shows_one_coach_and_opens_on_the_groups(client, planned):
+    trip, (olivia, friend, _other), (first, _second) = planned
+    seat = _seat(first, number=3)  # coach 2, second class
+    plan.seat_pick(
+        trip_id=trip.pk, user=olivia, leg="outbound", seat_id=seat.pk, departure_id=first.pk
+    )
+    coach_of = dict(Seat.objects.values_list("pk", "coach__number"))
+
+    for user in (olivia, friend):  # my seat's coach; the one the group sits in
+        html = _page(client, user, trip).content.decode()
+        shown = {coach_of[int(i)] for i in re.findall(r'data-seat-id="(\d+)"', html)}
+        assert shown == {2}
+        assert 'data-coach-link="2" aria-current="true"' in html
+        assert 'data-coach-link="1" aria-current' not in html
+        strip = html.split('data-coach-link="2"')[1].split("</a>")[0]
+        assert "Olivia Organiser" in strip  # her initial on her coach, her name said
+
+    html = _page(client, friend, trip, coach="1").content.decode()
+    assert {coach_of[int(i)] for i in re.findall(r'data-seat-id="(\d+)"', html)} == {1}
+    assert 'data-coach-link="1" aria-current="true"' in html
+
+
+def test_while_paying_the_plan_is_read_only_and_the_share_comes_first(client):
+    from payments import services
+
+    trip, (olivia, friend), _departure = factories.checkout_ready_trip(travellers=2)
+    html = _page(client, friend, trip).content.decode()
+    assert all(marker in html for marker in ("data-fare-form", "data-sit-together"))
+
+    services.checkout_start(trip_id=trip.pk, by=olivia)
+    html = _page(client, friend, trip).content.decode()
+    for marker in EDIT_MARKERS:
+        assert marker not in html, marker
+    assert 'data-trip-status="checkout"' in html and 'data-trip-state="checkout"' in html
+    assert "data-plan-frozen" in html
+    # My share and "Pay my share" before the poll, the ticket and the seats.
+    assert html.index("data-pay-mine") < html.index("data-plan-poll")
+    assert html.index("data-pay-mine") < html.index("data-plan-seats")
+    assert "data-my-ticket" in html  # my ticket as a line, not a form
+
+
+def test_a_refused_checkout_start_opens_its_dialog_with_the_error(client):
+    trip, (olivia, _friend), _departure = factories.checkout_ready_trip(travellers=2)
+    client.force_login(olivia)
+    response = client.post(
+        reverse("trip_checkout_start", args=[trip.pk]),
+        {"deadline_hours": "soon", "policy": "go_ahead"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    dialog = html.split('<dialog class="sheet" id="checkout-dialog"')[1].split("</dialog>")[0]
+    assert dialog.split(">")[0].endswith("open data-open-on-load")
+    assert 'role="alert" id="checkout-error"' in dialog
+    assert 'id="trip-error"' not in html  # not at the top of the page, far from the form
+
+
+def test_the_trip_page_is_compressed_and_small(client, planned):
+    import gzip
+
+    trip, (olivia, *_others), _departures = planned
+    client.force_login(olivia)
+    response = client.get(reverse("trip", args=[trip.pk]), HTTP_ACCEPT_ENCODING="gzip")
+    assert response["Content-Encoding"] == "gzip"
+    html = gzip.decompress(response.content)
+    assert len(html) <= 60_000
+    assert b"data-trip-plan" in html

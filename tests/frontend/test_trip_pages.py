@@ -95,7 +95,7 @@ def test_a_member_sees_the_travellers_but_not_the_organisers_tools(trip, member)
     assert "Olivia Organiser" in page and "Max Member" in page
     assert "Organiser" in page and ">you<" in page
     assert "Leave this trip" in page
-    assert "Show my card, age and price to the group" in page
+    assert "Show them to the group" in page
     assert 'id="invite"' not in page
     assert "Make organiser" not in page
     assert "Trip settings" not in page
@@ -671,6 +671,34 @@ def test_a_member_leaves_after_a_confirmation_page(trip, member):
     assert response["Location"] == "/trips/"
     assert Membership.objects.get(user=member).status == "left"
     assert client.get(f"/trips/{trip.pk}/").status_code == 404
+
+
+def test_the_leave_page_says_how_to_come_back_and_a_public_trip_is_joined_again(organiser):
+    concert = factories.event(days_ahead=5)
+    public = factories.trip(
+        organiser=organiser, privacy="public", event_slug=concert.slug, destination_code=None
+    )
+    private = factories.trip(organiser=organiser)
+    friend = factories.user("Fanny Friend")
+    client = client_for(friend)
+    client.post(f"/trips/{public.pk}/join/")
+    factories.member(private, "Paul Private")
+    paul = Membership.objects.get(group=private.group, role="member").user
+
+    confirm = html(client.get(f"/trips/{public.pk}/leave/"))
+    assert 'data-leave-return="public"' in confirm
+    assert "you can join it again from the page of" in confirm
+    assert f'href="/events/{concert.slug}/"' in confirm
+    private_confirm = html(client_for(paul).get(f"/trips/{private.pk}/leave/"))
+    assert 'data-leave-return="invitation"' in private_confirm
+    assert "ask for a new invitation" in private_confirm
+
+    client.post(f"/trips/{public.pk}/leave/")
+    assert Membership.objects.get(group=public.group, user=friend).status == "left"
+    # What the page promised: the event's page lists the trip, and joining again works.
+    assert f"/trips/{public.pk}/" in html(client.get(f"/events/{concert.slug}/"))
+    client.post(f"/trips/{public.pk}/join/")
+    assert Membership.objects.get(group=public.group, user=friend).status == "active"
 
 
 def test_the_organiser_hands_over_before_leaving(trip, organiser, member):

@@ -301,7 +301,7 @@ def test_reminders_go_once_each_to_the_unpaid(stripe_sandbox, settings):
     link = selectors.pay_link_read(token=token)
     assert (link.checkout, link.payer) == (checkout, ana)
     euros = share_of(checkout, ana).amount_cents // 100
-    assert f"{euros},00\N{NO-BREAK SPACE}EUR" in message.body  # her share, in French
+    assert f"{euros},00\N{NO-BREAK SPACE}€" in message.body  # her share, in French
     assert "Payez votre part" in message.subject
     in_english = next(m for m in mail.outbox if m.to == [ben.email])
     assert "Pay your share" in in_english.subject and "Your share:" in in_english.body

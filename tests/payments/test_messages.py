@@ -18,10 +18,13 @@ from notices.models import Message
 from notices.sending import messages_send
 from payments import deadlines, selectors, services
 from payments.models import Share
+from sandboxes.stripe_server import CARD_OK
 from tests import factories
 from tests.payments.conftest import tasks_run
 
 pytestmark = pytest.mark.django_db
+
+CARD_OTHER = "4000056655665556"  # another Visa, authorised as CARD_OK is
 
 FLEX = {"fare_class_code": "flex-2", "passenger_type_code": "adult", "age": 35}
 STANDARD = {"fare_class_code": "standard-2", "passenger_type_code": "adult", "age": 35}
@@ -45,7 +48,8 @@ def trio(smtp_server):
 
 
 def euros(cents: int) -> str:
-    return f"{cents // 100},{cents % 100:02d}\N{NO-BREAK SPACE}EUR"
+    # French, with the currency's sign (issue 18 point 7: never a code or raw cents).
+    return f"{cents // 100},{cents % 100:02d}\N{NO-BREAK SPACE}€"
 
 
 def bodies(message) -> tuple[str, str]:
@@ -54,7 +58,7 @@ def bodies(message) -> tuple[str, str]:
     return text, unescape(html)
 
 
-def pay(sandbox, checkout, payer, users):
+def pay(sandbox, checkout, payer, users, card=CARD_OK):
     started = services.payment_start(
         checkout_id=checkout.pk,
         payer=payer,
@@ -63,7 +67,7 @@ def pay(sandbox, checkout, payer, users):
                 "pk", flat=True
             )
         ),
-        payment_method=sandbox.card_payment_method(),
+        payment_method=sandbox.card_payment_method(card),
     )
     tasks_run()  # the worker: a queued confirmation runs
     return started
@@ -99,7 +103,7 @@ def test_each_traveller_gets_their_share_and_own_pay_link(
 
 
 def test_a_payment_gets_a_receipt_and_the_booking_each_traveller_s_own_tickets(
-    stripe_sandbox, smtp_server, site
+    stripe_sandbox, smtp_server, site, client
 ):
     trip, (olivia, ana, ben), departure = trio(smtp_server)
     checkout = services.checkout_start(trip_id=trip.pk, by=olivia)
@@ -112,12 +116,33 @@ def test_a_payment_gets_a_receipt_and_the_booking_each_traveller_s_own_tickets(
     text, _html = bodies(receipt)
     assert euros(payment.amount_cents) in text
     assert "Personne n’est débité tant que tout le monde n’a pas payé" in text
+    # The card she paid with, by its last four digits (Stripe's payment method).
+    payment.refresh_from_db()
+    assert (payment.card_brand, payment.card_last4) == ("visa", CARD_OK[-4:])
+    assert f"Carte : Visa se terminant par {CARD_OK[-4:]}" in text
+    assert f"Visa se terminant par {CARD_OK[-4:]}" in _html
 
-    pay(stripe_sandbox, checkout, olivia, [olivia, ben])
+    def pay_page(person) -> str:
+        token = services.pay_link_token(checkout=checkout, payer=person)
+        return client.get(f"/pay/{token}/").content.decode()
+
+    assert f"se terminant par {CARD_OK[-4:]}" in pay_page(ana)  # her own card, to her only
+    assert "se terminant par" not in pay_page(olivia)
+
+    pay(stripe_sandbox, checkout, olivia, [olivia, ben], card=CARD_OTHER)
     checkout.refresh_from_db()
     assert checkout.state == "confirmed"
     assert messages_send() == 4  # Olivia's receipt, three confirmations
     assert len(smtp_server.to(ben.email)) == 1  # Olivia paid for him: no receipt to him
+    [olivia_receipt] = [m for m in smtp_server.to(olivia.email) if "Réservé" not in m["Subject"]]
+    assert CARD_OTHER[-4:] in bodies(olivia_receipt)[0]
+    assert CARD_OK[-4:] not in bodies(olivia_receipt)[0]  # never Ana's card
+
+    # Each pay page shows its payer's own card; Ben's, paid by Olivia, shows no card.
+    assert f"se terminant par {CARD_OK[-4:]}" in pay_page(ana)
+    assert f"se terminant par {CARD_OTHER[-4:]}" in pay_page(olivia)
+    ben_page = pay_page(ben)
+    assert "se terminant par" not in ben_page and CARD_OTHER[-4:] not in ben_page
 
     [confirmed] = [m for m in smtp_server.to(ben.email) if "Booked" in m["Subject"]]
     [ticket] = Ticket.objects.filter(traveller=ben).select_related("allocation__seat__coach")
@@ -135,7 +160,7 @@ def test_a_payment_gets_a_receipt_and_the_booking_each_traveller_s_own_tickets(
     paris = zoneinfo.ZoneInfo(departure.origin.time_zone)
     assert event.decoded("dtstart") == departure.departs_at.astimezone(paris)
     assert event.decoded("dtstart").tzinfo.key == departure.origin.time_zone
-    assert f"{seat.coach.number} / {seat.number}" in str(event["description"])
+    assert f"Coach {seat.coach.number}, seat {seat.number}" in str(event["description"])
     assert str(event["url"]) == f"https://sidebyside.example/trips/{trip.pk}/"
     # Nobody's confirmation carries another's tickets.
     for person in (olivia, ana):

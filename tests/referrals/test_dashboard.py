@@ -219,7 +219,7 @@ def test_the_page_draws_its_charts_and_tables_without_script(seeded):
     assert "<script" not in html.split("<main", 1)[-1].split("</main>", 1)[0]
     assert "kozea" not in html  # no chart script from a CDN
     assert 'data-metric="visitors">6<' in html
-    assert 'data-metric="revenue_cents">7000<' in html
+    assert 'data-metric="revenue_cents">€70.00<' in html  # in euros, never raw cents
     assert "Marseille (FRMSC)" in html
     assert "Olivia" in html and "Organiser" not in html  # first names only
     assert f"{CSV}?" in html

@@ -44,14 +44,16 @@ def test_landing_page_carries_the_open_graph_and_twitter_card_tags():
 
 
 def test_landing_page_in_french_writes_the_date_in_french():
-    from django.utils import formats, translation
+    from django.utils import translation
+
+    from core.l10n import format_day_range
 
     link = _link()
     response = browser(language="fr").get(f"/r/{link.code}/")
     tags = open_graph(response.content.decode())
     with translation.override("fr"):
-        french_day = formats.date_format(link.trip.outbound_from, "j F Y")
-    assert french_day in tags["og:title"]
+        french_day = format_day_range(link.trip.outbound_from, link.trip.outbound_to)
+    assert french_day in tags["og:title"]  # "14 déc. 2026": CLDR's French (issue 18 point 7)
     assert 'lang="fr"' in response.content.decode()
     assert tags["og:locale"] == "fr_FR"
 

@@ -129,6 +129,11 @@ class Command(BaseCommand):
                 f"Local mailbox (demo: e-mails stay on this machine) at "
                 f"http://{host}:{port}/messages/mailbox/"
             )
+        if settings.DEBUG and not os.environ.get("SITE_URL"):
+            # Links in e-mails the worker makes by itself (reminders) point at this server;
+            # a request's own host wins where there is one (core/site.py).
+            site_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            env["SITE_URL_FALLBACK"] = f"http://{site_host}:{port}"
         commands = {
             "web": [python, "-m", "daphne", "-b", host, "-p", str(port), "asgi:application"],
         }

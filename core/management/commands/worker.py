@@ -42,11 +42,17 @@ class Command(BaseCommand):
         listener = None if once else jobs.Listener()
         try:
             last_run: dict[str, float] = {}
+            woken: set[str] = set()
             self.stdout.write(f"worker {name} started")
             while not stopping:
                 close_old_connections()
                 worker_heartbeat(name=name, started_at=started_at)
-                handled = jobs_run_due(last_run={} if once else last_run)
+                handled = jobs_run_due(
+                    last_run={} if once else last_run,
+                    asked=woken,
+                    asked_meanwhile=listener.asked if listener is not None else None,
+                )
+                woken = set()
                 for job_name, count in handled.items():
                     if count:
                         self.stdout.write(f"{job_name}: {count}")
@@ -58,8 +64,6 @@ class Command(BaseCommand):
                 while not stopping and time.monotonic() < deadline:
                     woken = listener.wait(min(0.2, interval))
                     if woken:
-                        for job_name in woken:
-                            last_run.pop(job_name, None)
                         break
             self.stdout.write(f"worker {name} stopped")
         finally:
